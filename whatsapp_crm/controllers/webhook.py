@@ -1,0 +1,5 @@
+from odoo import http
+
+
+class WhatsappCrmWebhook(http.Controller):
+    pass

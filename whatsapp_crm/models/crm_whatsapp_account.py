@@ -1,0 +1,128 @@
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools.whatsapp_cloud_api import DEFAULT_BASE_URL, DEFAULT_VERSION, WhatsAppApiError, WhatsAppCloudApi
+
+WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
+
+
+def _new_verify_token():
+    return secrets.token_urlsafe(24)
+
+
+class CrmWhatsappAccount(models.Model):
+    _name = "crm.whatsapp.account"
+    _description = "WhatsApp Business Account"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    waba_id = fields.Char("WhatsApp Business Account ID", required=True, tracking=True)
+    phone_number_id = fields.Char("Phone Number ID", required=True, tracking=True)
+    display_phone_number = fields.Char()
+    verified_name = fields.Char(readonly=True)
+    quality_rating = fields.Char(readonly=True)
+    messaging_limit_tier = fields.Char(readonly=True)
+    access_token = fields.Char(groups="base.group_system", copy=False)
+    app_secret = fields.Char(groups="base.group_system", copy=False)
+    verify_token = fields.Char(default=_new_verify_token, copy=False, groups="base.group_system")
+    token_invalid = fields.Boolean(
+        readonly=True, copy=False, help="Set when WhatsApp refused the access token (error 190)."
+    )
+    api_base_url = fields.Char("API Base URL", required=True, default=DEFAULT_BASE_URL)
+    api_version = fields.Char("API Version", required=True, default=DEFAULT_VERSION)
+    throughput_limit = fields.Integer(
+        "Throughput (messages/s)", default=80, help="Never send faster than this from this number."
+    )
+    team_id = fields.Many2one("crm.team", "Sales Team", help="Sales team of the leads created from chats.")
+    user_ids = fields.Many2many(
+        "res.users", string="Agents", help="Salespeople who receive new conversations in turn."
+    )
+    lead_policy = fields.Selection(
+        [
+            ("new_conversation", "For every new conversation"),
+            ("no_open_lead", "When the contact has no open lead"),
+            ("never", "Never"),
+        ],
+        string="Create Leads",
+        default="no_open_lead",
+        required=True,
+    )
+    webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url")
+
+    _sql_constraints = [
+        ("phone_number_id_unique", "unique(phone_number_id)", "This phone number ID is already configured."),
+        ("throughput_limit_positive", "check(throughput_limit > 0)", "The throughput must be positive."),
+    ]
+
+    def _compute_webhook_url(self):
+        base_url = self.get_base_url() if self else ""
+        for account in self:
+            account.webhook_url = f"{account.get_base_url() or base_url}{WEBHOOK_ROUTE}"
+
+    def _get_api(self):
+        """The API client of this account."""
+        self.ensure_one()
+        account = self.sudo()
+        if not account.access_token:
+            raise UserError(_("The WhatsApp account %s has no access token.", self.name))
+        return WhatsAppCloudApi(
+            account.access_token,
+            phone_number_id=account.phone_number_id,
+            waba_id=account.waba_id,
+            base_url=account.api_base_url,
+            version=account.api_version,
+        )
+
+    def _handle_api_error(self, error):
+        """Record what an API error says about the account itself."""
+        if error.code in (0, 190) and not self.token_invalid:
+            self.sudo().token_invalid = True
+            self.sudo().message_post(body=_("WhatsApp refused the access token: %s", error.message))
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            details = self._get_api().get_phone_number()
+        except WhatsAppApiError as error:
+            self._handle_api_error(error)
+            raise UserError(_("Connection failed: %s", error.message)) from error
+        self.write(
+            {
+                "display_phone_number": details.get("display_phone_number") or self.display_phone_number,
+                "verified_name": details.get("verified_name"),
+                "quality_rating": details.get("quality_rating"),
+                "messaging_limit_tier": details.get("messaging_limit_tier") or self.messaging_limit_tier,
+                "token_invalid": False,
+            }
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": _("Connection successful"),
+                "message": _(
+                    "%(number)s (%(name)s), quality rating: %(quality)s",
+                    number=self.display_phone_number,
+                    name=self.verified_name or "-",
+                    quality=self.quality_rating or "-",
+                ),
+                "sticky": False,
+            },
+        }
+
+    def action_regenerate_verify_token(self):
+        for account in self:
+            account.sudo().verify_token = _new_verify_token()
+
+    @api.model
+    def _find_by_verify_token(self, token):
+        if not token:
+            return self.browse()
+        return self.sudo().search([("verify_token", "=", token)], limit=1)

@@ -1,0 +1,5 @@
+from odoo import models
+
+
+class IrActionsServer(models.Model):
+    _inherit = "ir.actions.server"

@@ -1,0 +1,1 @@
+from .whatsapp_cloud_api import WhatsAppApiError, WhatsAppCloudApi

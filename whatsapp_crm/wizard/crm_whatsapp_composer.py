@@ -1,0 +1,8 @@
+from odoo import fields, models
+
+
+class CrmWhatsappComposer(models.TransientModel):
+    _name = "crm.whatsapp.composer"
+    _description = "Send WhatsApp Message"
+
+    body = fields.Text()
