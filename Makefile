@@ -1,0 +1,34 @@
+# whatsapp_crm: development commands. Odoo 18.0 must be installed (ODOO_BIN or odoo-bin/odoo on PATH).
+PYTHON ?= python3
+
+.PHONY: help run test lint format bench readme
+
+help:
+	@echo "make run     Odoo with whatsapp_crm and the local Cloud API emulator (http://localhost:8069)"
+	@echo "make test    install on a fresh database and run the whole test suite"
+	@echo "make lint    ruff and pylint-odoo's mandatory checks"
+	@echo "make format  ruff format"
+	@echo "make readme  rebuild whatsapp_crm/README.rst from whatsapp_crm/readme/"
+	@echo "make bench   performance figures against the local Cloud API emulator"
+
+run:
+	$(PYTHON) scripts/dev.py run
+
+test:
+	$(PYTHON) scripts/dev.py test
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m pylint --rcfile=.pylintrc-mandatory whatsapp_crm
+	$(PYTHON) scripts/gen_readme.py --check
+
+format:
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+readme:
+	$(PYTHON) scripts/gen_readme.py
+
+bench:
+	$(PYTHON) scripts/bench.py
