@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
 
 
 class CrmLead(models.Model):
@@ -7,6 +7,10 @@ class CrmLead(models.Model):
     whatsapp_conversation_ids = fields.One2many("crm.whatsapp.conversation", "lead_id", "WhatsApp Conversations")
     whatsapp_message_ids = fields.One2many("crm.whatsapp.message", "lead_id", "WhatsApp Messages")
     whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+    whatsapp_ctwa_clid = fields.Char(
+        "Click-to-WhatsApp Click ID", copy=False, help="Meta's click id of the ad that started the chat."
+    )
+    whatsapp_ad_id = fields.Char("Click-to-WhatsApp Ad ID", copy=False)
 
     def _compute_whatsapp_message_count(self):
         counts = dict(
@@ -14,3 +18,29 @@ class CrmLead(models.Model):
         )
         for lead in self:
             lead.whatsapp_message_count = counts.get(lead, 0)
+
+    @api.model
+    def _whatsapp_referral_values(self, referral):
+        """UTM values of a lead coming from a click-to-WhatsApp ad."""
+        values = {
+            "medium_id": self.env.ref("whatsapp_crm.utm_medium_whatsapp_ad").id,
+            "whatsapp_ctwa_clid": referral.get("ctwa_clid"),
+            "whatsapp_ad_id": referral.get("source_id"),
+        }
+        headline = (referral.get("headline") or "").strip()
+        if headline:
+            Campaign = self.env["utm.campaign"].sudo()
+            campaign = Campaign.search([("name", "=", headline)], limit=1) or Campaign.create({"name": headline})
+            values["campaign_id"] = campaign.id
+        return values
+
+    def action_open_whatsapp(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("WhatsApp Messages"),
+            "res_model": "crm.whatsapp.message",
+            "view_mode": "list,form",
+            "domain": [("lead_id", "=", self.id)],
+            "context": {"create": False},
+        }

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+
+from ..tools.phone import wa_digits, wa_id_variants
 
 SERVICE_WINDOW = timedelta(hours=24)
 
@@ -80,3 +82,158 @@ class CrmWhatsappConversation(models.Model):
         if self.wa_id:
             return {"to": f"+{self.wa_id}"}
         return {"recipient": self.wa_user_id}
+
+    # ------------------------------------------------------------
+    # Finding conversations
+    # ------------------------------------------------------------
+
+    @api.model
+    def _find(self, account, wa_id=None, wa_user_id=None):
+        """The conversation of a customer number (any WhatsApp spelling of it) or user id."""
+        domain = []
+        if wa_id:
+            domain = [("wa_id", "in", wa_id_variants(wa_id))]
+        if wa_user_id:
+            domain = ["|", *domain, ("wa_user_id", "=", wa_user_id)] if domain else [("wa_user_id", "=", wa_user_id)]
+        if not domain:
+            return self.browse()
+        return self.search([("account_id", "=", account.id), *domain], order="id", limit=1)
+
+    @api.model
+    def _find_or_create(self, account, wa_id=None, wa_user_id=None, profile_name=None, partner=None):
+        """The conversation of ``account`` with a customer, created (with its contact) if needed.
+
+        The customer is a number (``wa_id``), a business-scoped user id, or else the number of
+        ``partner``. Inbound processing calls this under a per-customer lock.
+        """
+        wa_id = wa_digits(wa_id) or (partner._whatsapp_wa_id() if partner and not wa_user_id else False)
+        if not wa_id and not wa_user_id:
+            return self.browse()
+        conversation = self._find(account, wa_id, wa_user_id)
+        if conversation:
+            updates = {}
+            if wa_user_id and not conversation.wa_user_id:
+                updates["wa_user_id"] = wa_user_id
+            if wa_id and not conversation.wa_id:
+                updates["wa_id"] = wa_id
+            if profile_name and profile_name != conversation.profile_name:
+                updates["profile_name"] = profile_name
+            if partner and not conversation.partner_id:
+                updates["partner_id"] = partner.id
+            if updates:
+                conversation.write(updates)
+            return conversation
+        if not partner:
+            Partner = self.env["res.partner"]
+            if wa_id:
+                partner = Partner._whatsapp_find_or_create(wa_id, profile_name)
+            else:
+                partner = Partner.sudo().create({"name": profile_name or wa_user_id}).with_env(self.env)
+        user = self._next_agent(account)
+        return self.create(
+            {
+                "account_id": account.id,
+                "wa_id": wa_id or False,
+                "wa_user_id": wa_user_id or False,
+                "profile_name": profile_name,
+                "partner_id": partner.id,
+                "team_id": account.team_id.id,
+                "user_id": user.id,
+            }
+        )
+
+    @api.model
+    def _next_agent(self, account):
+        """Round-robin among the account's agents: the one after the last assigned."""
+        agents = account.user_ids.filtered("active").sorted("id")
+        if not agents:
+            return account.team_id.user_id
+        last = self.search(
+            [("account_id", "=", account.id), ("user_id", "in", agents.ids)], order="id desc", limit=1
+        ).user_id
+        if last not in agents:
+            return agents[0]
+        return agents[(list(agents).index(last) + 1) % len(agents)]
+
+    # ------------------------------------------------------------
+    # Inbound
+    # ------------------------------------------------------------
+
+    def _register_inbound(self, when):
+        """A customer message at ``when``: reopen, refresh the service window."""
+        self.ensure_one()
+        values = {}
+        if self.state in ("closed", "pending"):
+            values["state"] = "open"
+        if not self.last_inbound_at or when > self.last_inbound_at:
+            values["last_inbound_at"] = when
+        if not self.last_message_at or when > self.last_message_at:
+            values["last_message_at"] = when
+        if values:
+            self.write(values)
+
+    def _open_lead_domain(self):
+        return [
+            ("partner_id", "=", self.partner_id.id),
+            ("active", "=", True),
+            ("stage_id.is_won", "=", False),
+        ]
+
+    def _ensure_lead(self, is_new, referral=None):
+        """Link or create the current lead according to the account's lead policy.
+
+        :param is_new: the conversation was just created or reopened after being closed.
+        """
+        self.ensure_one()
+        policy = self.account_id.lead_policy
+        current = self.lead_id if self.lead_id.active and not self.lead_id.stage_id.is_won else self.lead_id.browse()
+        if policy == "new_conversation":
+            lead = self.env["crm.lead"].create(self._lead_values(referral)) if is_new or not self.lead_id else current
+        elif current or not self.partner_id:
+            lead = current
+        else:
+            lead = self.env["crm.lead"].search(self._open_lead_domain(), order="id desc", limit=1)
+            if not lead and policy == "no_open_lead":
+                lead = self.env["crm.lead"].create(self._lead_values(referral))
+        if lead and lead != self.lead_id:
+            self.lead_id = lead
+            if not self.user_id and lead.user_id:
+                self.user_id = lead.user_id
+        return lead
+
+    def _lead_values(self, referral=None):
+        self.ensure_one()
+        account = self.account_id
+        user = self.user_id or self.team_id.user_id or account.team_id.user_id
+        values = {
+            "name": _("WhatsApp: %s", self.profile_name or self.partner_id.name or self.display_name),
+            "partner_id": self.partner_id.id,
+            "team_id": (self.team_id or account.team_id).id,
+            "user_id": user.id,
+            "company_id": account.company_id.id,
+            "source_id": self.env.ref("whatsapp_crm.utm_source_whatsapp").id,
+        }
+        if referral:
+            values.update(self.env["crm.lead"]._whatsapp_referral_values(referral))
+        return values
+
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
+
+    def action_open_messages(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("WhatsApp Messages"),
+            "res_model": "crm.whatsapp.message",
+            "view_mode": "list,form",
+            "domain": [("conversation_id", "=", self.id)],
+            "context": {"default_conversation_id": self.id, "create": False},
+        }
+
+    def action_close(self):
+        self.write({"state": "closed"})
+
+    def action_reopen(self):
+        self.write({"state": "open"})

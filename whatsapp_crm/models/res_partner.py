@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
+
+from ..tools.phone import wa_digits, wa_id_variants
 
 
 class ResPartner(models.Model):
@@ -18,3 +20,64 @@ class ResPartner(models.Model):
         )
         for partner in self:
             partner.whatsapp_message_count = counts.get(partner, 0)
+
+    def _whatsapp_wa_id(self):
+        """The partner's number as a wa_id (mobile first), or False."""
+        self.ensure_one()
+        for fname in ("mobile", "phone"):
+            if self[fname]:
+                number = self._phone_format(fname=fname) or self[fname]
+                if wa_digits(number):
+                    return wa_digits(number)
+        return False
+
+    @api.model
+    def _whatsapp_find(self, wa_id):
+        """The oldest partner whose phone or mobile is this WhatsApp number (any variant)."""
+        variants = set(wa_id_variants(wa_id))
+        if not variants:
+            return self.browse()
+        # Narrow with SQL on the last 8 digits (shared by every variant), then compare E.164 numbers.
+        tail = f"%{wa_digits(wa_id)[-8:]}"
+        self.env["res.partner"].flush_model(["phone", "mobile", "active"])
+        self.env.cr.execute(
+            """
+            SELECT id FROM res_partner
+             WHERE active
+               AND (regexp_replace(mobile, '\\D', '', 'g') LIKE %s
+                    OR regexp_replace(phone, '\\D', '', 'g') LIKE %s)
+          ORDER BY id
+            """,
+            [tail, tail],
+        )
+        for partner in self.sudo().browse([row[0] for row in self.env.cr.fetchall()]):
+            for fname in ("mobile", "phone"):
+                if partner[fname] and wa_digits(partner._phone_format(fname=fname) or partner[fname]) in variants:
+                    return partner.with_env(self.env)
+        return self.browse()
+
+    @api.model
+    def _whatsapp_find_or_create(self, wa_id, name=None):
+        """The contact of a WhatsApp number, created from the profile name if unknown."""
+        partner = self._whatsapp_find(wa_id)
+        if partner:
+            return partner
+        number = f"+{wa_digits(wa_id)}"
+        return self.sudo().create(
+            {
+                "name": name or number,
+                "mobile": self._phone_format(number=number, force_format="INTERNATIONAL") or number,
+                "comment": _("Created from WhatsApp."),
+            }
+        ).with_env(self.env)
+
+    def action_open_whatsapp(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("WhatsApp Messages"),
+            "res_model": "crm.whatsapp.message",
+            "view_mode": "list,form",
+            "domain": [("partner_id", "=", self.id)],
+            "context": {"create": False},
+        }
