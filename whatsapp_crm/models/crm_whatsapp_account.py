@@ -8,7 +8,7 @@ from ..tools.whatsapp_cloud_api import DEFAULT_BASE_URL, DEFAULT_VERSION, WhatsA
 WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
 
 
-def _new_verify_token():
+def _new_verify_token(*_args):
     return secrets.token_urlsafe(24)
 
 
