@@ -5,6 +5,7 @@ which tests patch (see ``tests/common.py``).
 """
 
 import logging
+from urllib.parse import urlsplit
 
 import requests
 
@@ -59,23 +60,45 @@ ERROR_MESSAGES = {
     80007: _lt("The WhatsApp account's rate limit was reached; retrying later."),
 }
 NETWORK_ERROR_MESSAGE = _lt("WhatsApp could not be reached; the request will be retried.")
+TIMEOUT_MESSAGE = _lt("WhatsApp did not answer in time; the request will be retried.")
 SERVER_ERROR_MESSAGE = _lt("WhatsApp answered with a server error; the request will be retried.")
+INVALID_RESPONSE_MESSAGE = _lt("WhatsApp sent an answer that could not be understood.")
 UNKNOWN_ERROR_MESSAGE = _lt("WhatsApp refused the request.")
 
 
 class WhatsAppApiError(Exception):
-    """A failed Graph API call, parsed from Meta's error object."""
+    """A failed Graph API call, parsed from Meta's error object.
 
-    def __init__(self, code=None, title="", details="", fbtrace_id=None, http_status=None, retryable=None):
+    :param code: Meta's error code (``None`` for network errors and answers without error object)
+    :param title: Meta's error message, e.g. ``(#131047) Re-engagement message``
+    :param details: Meta's ``error_data.details``
+    :param http_status: HTTP status of the answer (``None`` when none came)
+    :param retryable: whether a later attempt may succeed; deduced from ``code`` and
+        ``http_status`` when not given
+    """
+
+    def __init__(
+        self, code=None, title="", details="", fbtrace_id=None, http_status=None, retryable=None, timeout=False
+    ):
         self.code = code
         self.title = title or ""
         self.details = details or ""
         self.fbtrace_id = fbtrace_id
         self.http_status = http_status
+        self.timeout = timeout
         if retryable is None:
-            retryable = code in RETRYABLE_CODES or (code is None and (http_status is None or http_status >= 500))
+            retryable = self._is_retryable(code, http_status)
         self.retryable = retryable
         super().__init__(self.message)
+
+    @staticmethod
+    def _is_retryable(code, http_status):
+        """Meta's code decides; without a (known) code, server and network errors are retryable."""
+        if code in RETRYABLE_CODES:
+            return True
+        if code in ERROR_MESSAGES:
+            return False
+        return http_status is None or http_status >= 500 or http_status == 429
 
     @property
     def message(self):
@@ -83,9 +106,11 @@ class WhatsAppApiError(Exception):
         if self.code in ERROR_MESSAGES:
             text = str(ERROR_MESSAGES[self.code])
         elif self.code is None and self.http_status is None:
-            text = str(NETWORK_ERROR_MESSAGE)
+            text = str(TIMEOUT_MESSAGE if self.timeout else NETWORK_ERROR_MESSAGE)
         elif self.code is None and self.http_status >= 500:
             text = str(SERVER_ERROR_MESSAGE)
+        elif self.code is None and self.http_status < 300:
+            text = str(INVALID_RESPONSE_MESSAGE)
         else:
             text = str(UNKNOWN_ERROR_MESSAGE)
         meta_text = self.details or self.title
@@ -99,25 +124,34 @@ class WhatsAppApiError(Exception):
         return self.message
 
     @classmethod
-    def from_response(cls, response):
-        try:
-            error = response.json().get("error") or {}
-        except ValueError:
-            error = {}
-        if not isinstance(error, dict):
-            error = {}
+    def from_error(cls, error, http_status):
+        """Build from Meta's ``error`` object (a dict, possibly empty)."""
+        error_data = error.get("error_data")
         return cls(
             code=error.get("code"),
             title=error.get("message") or error.get("error_user_title") or "",
-            details=(error.get("error_data") or {}).get("details", "") if isinstance(error.get("error_data"), dict) else "",
+            details=(error_data.get("details") if isinstance(error_data, dict) else None)
+            or error.get("error_user_msg")
+            or "",
             fbtrace_id=error.get("fbtrace_id"),
-            http_status=response.status_code,
-            retryable=None if error.get("code") is not None else response.status_code >= 500 or response.status_code == 429,
+            http_status=http_status,
         )
+
+    @classmethod
+    def from_response(cls, response):
+        try:
+            error = response.json().get("error")
+        except (ValueError, AttributeError):
+            error = None
+        return cls.from_error(error if isinstance(error, dict) else {}, response.status_code)
 
 
 class WhatsAppCloudApi:
-    """Talks to Meta's Graph API for one WhatsApp business phone number."""
+    """Talks to Meta's Graph API for one WhatsApp business phone number.
+
+    ``base_url`` and ``version`` are settings so that a local emulator (see
+    ``tools/cloud_api_emulator.py``) or a newer Graph version can be used.
+    """
 
     def __init__(
         self,
@@ -148,9 +182,12 @@ class WhatsAppCloudApi:
     def _request(self, method, path, json=None, params=None, data=None, files=None, raw=False, timeout=None):
         """Perform one HTTP call; return the decoded JSON (or bytes if ``raw``).
 
+        :param path: a path below ``/{version}/`` or an absolute URL (pagination, media)
         :raises WhatsAppApiError: on any HTTP, network or Meta error.
         """
         url = self._url(path)
+        # Meta's paging URLs carry the access token in their query: log without it.
+        log_path = urlsplit(path).path or path
         try:
             response = self.session.request(
                 method,
@@ -163,32 +200,54 @@ class WhatsAppCloudApi:
                 timeout=timeout or self.timeout,
             )
         except requests.RequestException as exc:
-            _logger.info("WhatsApp API %s %s: network error %s", method, path, type(exc).__name__)
-            raise WhatsAppApiError(title=type(exc).__name__, retryable=True) from exc
+            _logger.info("WhatsApp API %s %s: network error %s", method, log_path, type(exc).__name__)
+            raise WhatsAppApiError(
+                title=type(exc).__name__, retryable=True, timeout=isinstance(exc, requests.Timeout)
+            ) from exc
         if not response.ok:
             error = WhatsAppApiError.from_response(response)
             _logger.info(
-                "WhatsApp API %s %s failed: HTTP %s code %s fbtrace_id %s",
-                method, path, response.status_code, error.code, error.fbtrace_id,
+                "WhatsApp API %s %s failed: HTTP %s, code %s, fbtrace_id %s",
+                method,
+                log_path,
+                response.status_code,
+                error.code,
+                error.fbtrace_id,
             )
             raise error
         if raw:
             return response.content
         try:
-            return response.json()
+            result = response.json()
         except ValueError as exc:
             raise WhatsAppApiError(title="Invalid JSON response", http_status=response.status_code) from exc
+        if not isinstance(result, dict):
+            raise WhatsAppApiError(title="Unexpected JSON response", http_status=response.status_code)
+        if isinstance(result.get("error"), dict):  # Graph may answer 200 with an error object
+            raise WhatsAppApiError.from_error(result["error"], response.status_code)
+        return result
+
+    @staticmethod
+    def _get(result, *keys):
+        """``result[k1][k2]...`` (ints index lists); a malformed answer raises WhatsAppApiError."""
+        try:
+            for key in keys:
+                result = result[key]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise WhatsAppApiError(title=f"Missing {'.'.join(map(str, keys))} in the answer", http_status=200) from exc
+        return result
 
     # Messages
     def send_message(self, payload):
-        """POST a message payload (without ``messaging_product``); return the wamid."""
+        """POST a message payload (``messaging_product`` optional); return the wamid."""
         body = {"messaging_product": "whatsapp", **payload}
         result = self._request("POST", f"{self.phone_number_id}/messages", json=body)
-        return result["messages"][0]["id"]
+        return self._get(result, "messages", 0, "id")
 
     def mark_as_read(self, wamid):
+        """Tell WhatsApp the customer's message was read (blue ticks); return True on success."""
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
-        return self._request("POST", f"{self.phone_number_id}/messages", json=body).get("success", False)
+        return bool(self._request("POST", f"{self.phone_number_id}/messages", json=body).get("success"))
 
     # Media
     def upload_media(self, content, mimetype, filename):
@@ -200,7 +259,7 @@ class WhatsAppCloudApi:
             files={"file": (filename, content, mimetype)},
             timeout=MEDIA_TIMEOUT,
         )
-        return result["id"]
+        return self._get(result, "id")
 
     def get_media_info(self, media_id):
         """Return ``{url, mime_type, sha256, file_size, id}`` of a media id."""
@@ -217,7 +276,8 @@ class WhatsAppCloudApi:
         path, params = f"{self.waba_id}/message_templates", {"limit": limit}
         while path:
             page = self._request("GET", path, params=params)
-            templates.extend(page.get("data", []))
+            templates.extend(page.get("data") or [])
+            # ``next`` is an absolute URL that already holds the query
             path, params = (page.get("paging") or {}).get("next"), None
         return templates
 
