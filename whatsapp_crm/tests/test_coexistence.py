@@ -1,0 +1,63 @@
+"""whatsapp_crm installs beside Odoo Enterprise's `whatsapp` and OCA's `mail_gateway_whatsapp`:
+none of its technical names may be one of theirs."""
+
+from odoo import http
+from odoo.tests import TransactionCase, tagged
+
+MODULE = "whatsapp_crm"
+# Technical names the other WhatsApp add-ons use.
+FOREIGN_MODELS = {
+    "whatsapp.account",
+    "whatsapp.message",
+    "whatsapp.template",
+    "whatsapp.template.variable",
+    "whatsapp.template.button",
+    "whatsapp.composer",
+    "whatsapp.preview",
+    "mail.gateway",
+    "mail.gateway.whatsapp",
+    "mail.whatsapp.composer",
+}
+FOREIGN_SELECTION_VALUES = {"whatsapp", "whatsapp_message", "gateway", "gateway_notification"}
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestCoexistence(TransactionCase):
+    def _own_xmlids(self, model):
+        return self.env["ir.model.data"].search([("module", "=", MODULE), ("model", "=", model)])
+
+    def test_models_and_tables(self):
+        own_models = self.env["ir.model"].browse(self._own_xmlids("ir.model").mapped("res_id"))
+        created = own_models.filtered(lambda m: m.modules == MODULE)
+        self.assertIn("crm.whatsapp.account", created.mapped("model"))
+        for model in created:
+            self.assertTrue(model.model.startswith("crm.whatsapp."), model.model)
+            self.assertNotIn(model.model, FOREIGN_MODELS)
+            self.assertTrue(self.env[model.model]._table.startswith("crm_whatsapp_"), model.model)
+
+    def test_fields_added_to_shared_models(self):
+        fields = self.env["ir.model.fields"].browse(self._own_xmlids("ir.model.fields").mapped("res_id"))
+        added = fields.filtered(lambda f: not f.model.startswith("crm.whatsapp."))
+        self.assertTrue(added, "the module extends res.partner and crm.lead")
+        for field in added:
+            # Odoo Enterprise's whatsapp uses the `wa_` prefix on shared models.
+            self.assertTrue(field.name.startswith("whatsapp_"), f"{field.model}.{field.name}")
+
+    def test_selection_values(self):
+        values = self.env["ir.model.fields.selection"].browse(
+            self._own_xmlids("ir.model.fields.selection").mapped("res_id")
+        )
+        for value in values.filtered(lambda v: not v.field_id.model.startswith("crm.whatsapp.")):
+            self.assertTrue(value.value.startswith(MODULE), f"{value.field_id.model}.{value.field_id.name}")
+            self.assertNotIn(value.value, FOREIGN_SELECTION_VALUES)
+
+    def test_routes(self):
+        urls = [url for url, _endpoint in http._generate_routing_rules([MODULE], nodb_only=False)]
+        self.assertIn(f"/{MODULE}/webhook", urls)
+        for url in urls:
+            self.assertTrue(url.startswith(f"/{MODULE}/"), url)
+
+    def test_config_parameters(self):
+        params = self.env["ir.config_parameter"].browse(self._own_xmlids("ir.config_parameter").mapped("res_id"))
+        for param in params:
+            self.assertTrue(param.key.startswith(f"{MODULE}."), param.key)
