@@ -6,6 +6,7 @@ from odoo.exceptions import UserError
 from ..tools.whatsapp_cloud_api import DEFAULT_BASE_URL, DEFAULT_VERSION, WhatsAppApiError, WhatsAppCloudApi
 
 WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
+TOKEN_ERROR_CODES = (0, 190)
 
 
 def _new_verify_token(*_args):
@@ -40,9 +41,7 @@ class CrmWhatsappAccount(models.Model):
         "Throughput (messages/s)", default=80, help="Never send faster than this from this number."
     )
     team_id = fields.Many2one("crm.team", "Sales Team", help="Sales team of the leads created from chats.")
-    user_ids = fields.Many2many(
-        "res.users", string="Agents", help="Salespeople who receive new conversations in turn."
-    )
+    user_ids = fields.Many2many("res.users", string="Agents", help="Salespeople who receive new conversations in turn.")
     lead_policy = fields.Selection(
         [
             ("new_conversation", "For every new conversation"),
@@ -60,10 +59,15 @@ class CrmWhatsappAccount(models.Model):
         ("throughput_limit_positive", "check(throughput_limit > 0)", "The throughput must be positive."),
     ]
 
+    @api.depends("company_id")
     def _compute_webhook_url(self):
-        base_url = self.get_base_url() if self else ""
         for account in self:
-            account.webhook_url = f"{account.get_base_url() or base_url}{WEBHOOK_ROUTE}"
+            account.webhook_url = f"{account.get_base_url()}{WEBHOOK_ROUTE}"
+
+    def write(self, vals):
+        if vals.get("access_token"):  # a new token deserves a new chance
+            vals = {"token_invalid": False, **vals}
+        return super().write(vals)
 
     def _get_api(self):
         """The API client of this account."""
@@ -80,18 +84,38 @@ class CrmWhatsappAccount(models.Model):
         )
 
     def _handle_api_error(self, error):
-        """Record what an API error says about the account itself."""
-        if error.code in (0, 190) and not self.token_invalid:
-            self.sudo().token_invalid = True
-            self.sudo().message_post(body=_("WhatsApp refused the access token: %s", error.message))
+        """Record what an API error says about the accounts themselves.
+
+        An invalid or expired token (codes 0 and 190) flags ``token_invalid`` and tells the
+        chatter once. Return True when the error concerns the accounts (not a message).
+        """
+        if error.code not in TOKEN_ERROR_CODES:
+            return False
+        for account in self.sudo().filtered(lambda a: not a.token_invalid):
+            account.token_invalid = True
+            account.message_post(body=_("WhatsApp refused the access token: %s", error.message))
+        return True
+
+    def _keep_token_invalid_after_rollback(self):
+        """Flag ``token_invalid`` again in a new transaction once the current one is rolled back
+        (as it is when a button raises a UserError)."""
+        accounts = self.sudo()
+
+        def flag():
+            with accounts.env.registry.cursor() as cr:
+                accounts.with_env(accounts.env(cr=cr)).exists().write({"token_invalid": True})
+
+        self.env.cr.postrollback.add(flag)
 
     def action_test_connection(self):
+        """Read the phone number's details from WhatsApp and show them, or tell why it failed."""
         self.ensure_one()
         try:
             details = self._get_api().get_phone_number()
         except WhatsAppApiError as error:
-            self._handle_api_error(error)
-            raise UserError(_("Connection failed: %s", error.message)) from error
+            if self._handle_api_error(error):
+                self._keep_token_invalid_after_rollback()
+            raise UserError(_("Connection to WhatsApp failed: %s", error.message)) from error
         self.write(
             {
                 "display_phone_number": details.get("display_phone_number") or self.display_phone_number,
@@ -114,6 +138,7 @@ class CrmWhatsappAccount(models.Model):
                     quality=self.quality_rating or "-",
                 ),
                 "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
 
