@@ -1,4 +1,19 @@
-from odoo import api, fields, models
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError
+
+from ..tools.throttle import Throttle
+from ..tools.whatsapp_cloud_api import WhatsAppApiError
+
+_logger = logging.getLogger(__name__)
 
 MESSAGE_TYPES = [
     ("text", "Text"),
@@ -25,6 +40,58 @@ MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 # Delivery progress: a status never moves to a lower rank. "failed" is final unless
 # a later delivered/read proves the message arrived after all.
 STATE_RANK = {"queued": 0, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
+
+OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
+CAPTION_TYPES = ("image", "video", "document")
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+URL_RE = re.compile(r"https?://", re.IGNORECASE)
+
+# Sending settings (ir.config_parameter "whatsapp_crm.<key>") and their defaults.
+SEND_DEFAULTS = {
+    "send_batch_size": 1000,  # messages taken per cron run
+    "send_run_seconds": 60,  # a cron run stops dispatching after this; the rest waits for the next run
+    "send_max_workers": 8,  # concurrent HTTP calls
+    "send_max_retries": 5,
+    "retry_base_seconds": 4,  # retry n waits base * 4**n seconds: 4 s, 16 s, 64 s, ~4 min, ~17 min
+    # Meta's pair rate is about one message every 6 s per recipient with small bursts allowed:
+    # two messages may go together (e.g. a text and its picture), then one every 6 s.
+    "pair_rate_spacing": 6.0,
+    "pair_rate_burst": 2,
+}
+
+STATUS_ICONS = {
+    "queued": "fa fa-clock-o",
+    "sent": "fa fa-check",
+    "delivered": "fa fa-check-circle-o",
+    "read": "fa fa-check-circle text-info",
+    "played": "fa fa-check-circle text-info",
+    "failed": "fa fa-exclamation-triangle text-danger",
+    "refused": "fa fa-ban text-danger",
+}
+
+
+def media_type_of(mimetype):
+    """WhatsApp message type sending a file of this mimetype (Meta accepts only these formats)."""
+    mimetype = mimetype or ""
+    if mimetype in ("image/jpeg", "image/png"):
+        return "image"
+    if mimetype in ("video/mp4", "video/3gpp"):
+        return "video"
+    if mimetype.startswith("audio/"):
+        return "audio"
+    return "document"
+
+
+def _call_send(api, payload):
+    """Worker-thread side of a send: plain data in, ``(wamid, error)`` out, no ORM."""
+    try:
+        return api.send_message(payload), None
+    except WhatsAppApiError as error:
+        return None, error
+    except Exception as error:  # noqa: BLE001 - a reply we cannot read: WhatsApp may have accepted it
+        _logger.exception("Unexpected error while sending a WhatsApp message")
+        return None, WhatsAppApiError(title=str(error), retryable=False)
 
 
 class CrmWhatsappMessage(models.Model):
@@ -94,3 +161,396 @@ class CrmWhatsappMessage(models.Model):
     def _compute_display_name(self):
         for message in self:
             message.display_name = f"{message.partner_id.name or message.wamid or ''} [{message.message_type}]"
+
+    buttons = fields.Json(help="Reply buttons of an outbound interactive message: [{'id': ..., 'title': ...}].")
+    template_parameters = fields.Json(help="Values of the template's placeholders: {placeholder: text}.")
+
+    # ------------------------------------------------------------------
+    # CRUD: outbound messages show in the chatter of their lead / contact
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        messages = super().create(vals_list)
+        messages.filtered(lambda m: m.direction == "outbound" and not m.mail_message_id)._post_in_chatter()
+        return messages
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"state", "error_message"} & vals.keys():
+            self.filtered(lambda m: m.direction == "outbound" and m.mail_message_id)._refresh_chatter_status()
+        return result
+
+    def _chatter_thread(self):
+        self.ensure_one()
+        return self.lead_id or self.partner_id or self.conversation_id
+
+    def _chatter_body(self):
+        self.ensure_one()
+        content = tools.plaintext2html(self.body or "") if self.body else Markup()
+        if self.template_id:
+            content = Markup("<p><b>%s</b></p>%s") % (self.template_id.display_name, content)
+        if self.buttons:
+            content += Markup("<p>%s</p>") % " | ".join(f"[{button['title']}]" for button in self.buttons)
+        if self.media_filename and self.message_type in MEDIA_TYPES:
+            content += Markup('<p><i class="fa fa-paperclip"/> %s</p>') % self.media_filename
+        state_label = dict(self._fields["state"]._description_selection(self.env)).get(self.state, self.state)
+        status = Markup('<i class="fa fa-whatsapp"/> WhatsApp: <i class="%s"/> %s') % (
+            STATUS_ICONS.get(self.state, ""),
+            state_label,
+        )
+        if self.state in ("failed", "refused") and self.error_message:
+            status += Markup(" - %s") % self.error_message
+        return Markup('<div class="o_whatsapp_crm_message">%s<p class="small text-muted mb-0">%s</p></div>') % (
+            content,
+            status,
+        )
+
+    def _post_in_chatter(self):
+        """Log each message on its lead (else contact, else conversation) as its author's note."""
+        for message in self:
+            thread = message._chatter_thread()
+            if not thread:
+                continue
+            # sudo: sending was authorized by the caller; the author stays the salesperson
+            mail_message = thread.sudo().message_post(
+                body=message._chatter_body(),
+                author_id=(message.author_id or self.env.user).partner_id.id,
+                message_type="comment",
+                subtype_xmlid="mail.mt_note",
+                attachment_ids=message.attachment_ids.ids,
+            )
+            message.mail_message_id = mail_message
+
+    def _refresh_chatter_status(self):
+        for message in self:
+            mail_message = message.mail_message_id.sudo()
+            mail_message.write({"body": message._chatter_body()})
+            mail_message._bus_send_store(mail_message, {"body": mail_message.body})
+
+    # ------------------------------------------------------------------
+    # Recipients and policy
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_number(self, record):
+        """E.164 number of a record (lead, contact...) from its mobile/phone, or False."""
+        if not record or not record._phone_get_number_fields():
+            return False
+        return record._phone_format(raise_exception=False)
+
+    @api.model
+    def _find_conversation(self, account, record, create=True):
+        """Conversation of ``account`` reaching ``record`` (a conversation, lead, contact...).
+
+        Prefers the record's own conversation, then its number (creating the conversation when
+        ``create``), then a conversation of its contact (e.g. a username-only user).
+        """
+        Conversation = self.env["crm.whatsapp.conversation"]
+        if record._name == Conversation._name:
+            return record
+        partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
+
+        def in_account(conversations):
+            return conversations.filtered(lambda c: c.account_id == account)[:1]
+
+        if record._name == "crm.lead" and (conversation := in_account(record.whatsapp_conversation_ids)):
+            return conversation
+        number = self._whatsapp_number(record) or self._whatsapp_number(partner)
+        if number and not create:
+            return Conversation._find(account, wa_id=number)
+        if number:
+            conversation = Conversation._find_or_create(account, wa_id=number, partner=partner or None)
+            if record._name == "crm.lead" and not conversation.lead_id:
+                conversation.lead_id = record
+            return conversation
+        return in_account(partner.whatsapp_conversation_ids) if partner else Conversation
+
+    def _whatsapp_number_e164(self):
+        """The recipient's number in E.164, False for username-only users."""
+        self.ensure_one()
+        wa_id = self.conversation_id.wa_id
+        return self._phone_format(number=f"+{wa_id}", raise_exception=False) if wa_id else False
+
+    def _whatsapp_is_opted_out(self):
+        """Consent hook: True when nothing may be sent to this recipient.
+
+        Today: the number is in the phone blacklist. The consent feature extends this.
+        """
+        self.ensure_one()
+        number = self._whatsapp_number_e164()
+        # sudo: the blacklist is not readable by salespeople, only its verdict matters
+        return bool(number and self.env["phone.blacklist"].sudo().search_count([("number", "=", number)], limit=1))
+
+    def _get_send_refusal(self):
+        """Why this outbound message may not be sent (translated), or False."""
+        self.ensure_one()
+        conversation = self.conversation_id
+        if self.account_id.token_invalid:
+            return _("The access token of the WhatsApp account %s is invalid: update it first.", self.account_id.name)
+        if not conversation.wa_id and not conversation.wa_user_id:
+            return _("This recipient has no WhatsApp number.")
+        if conversation.wa_id and not self._whatsapp_number_e164():
+            return _("+%s is not a valid WhatsApp number.", conversation.wa_id)
+        if self._whatsapp_is_opted_out():
+            return _("This number opted out of WhatsApp messages.")
+        if self.message_type == "template":
+            if self.template_id.status != "approved":
+                return _("Only approved templates can be sent.")
+        elif not conversation.can_send_free_text:
+            return _("Outside the 24-hour window: choose an approved template")
+        if self.message_type == "interactive":
+            if not self.body or not self.buttons or len(self.buttons) > MAX_BUTTONS:
+                return _("An interactive message needs a text and one to %s reply buttons.", MAX_BUTTONS)
+            if any(not b.get("title") or len(b["title"]) > MAX_BUTTON_TITLE for b in self.buttons):
+                return _("A reply button title has 1 to %s characters.", MAX_BUTTON_TITLE)
+        if self.message_type in MEDIA_TYPES and not (self.media_id or self.attachment_ids):
+            return _("The media to send is missing.")
+        if self.message_type == "text" and not self.body:
+            return _("The message is empty.")
+        return False
+
+    def _whatsapp_record_opt_out(self):
+        """WhatsApp said the user stopped our messages (131050): remember it."""
+        numbers = [n for n in (m._whatsapp_number_e164() for m in self) if n]
+        if numbers:
+            self.env["phone.blacklist"].sudo()._add(
+                numbers, message=_("The customer stopped WhatsApp marketing messages (error 131050).")
+            )
+
+    # ------------------------------------------------------------------
+    # Payloads
+    # ------------------------------------------------------------------
+
+    def _prepare_payload(self):
+        """The request body of Meta's ``/messages`` endpoint (without ``messaging_product``)."""
+        self.ensure_one()
+        kind = self.message_type
+        payload = {"recipient_type": "individual", **self.conversation_id._recipient_payload(), "type": kind}
+        if self.reply_to_id.wamid:
+            payload["context"] = {"message_id": self.reply_to_id.wamid}
+        if kind == "text":
+            payload["text"] = {"preview_url": bool(URL_RE.search(self.body)), "body": self.body}
+        elif kind in MEDIA_TYPES:
+            media = {"id": self.media_id}
+            if self.body and kind in CAPTION_TYPES:
+                media["caption"] = self.body
+            if kind == "document" and self.media_filename:
+                media["filename"] = self.media_filename
+            payload[kind] = media
+        elif kind == "interactive":
+            payload["interactive"] = {
+                "type": "button",
+                "body": {"text": self.body},
+                "action": {"buttons": [{"type": "reply", "reply": dict(button)} for button in self.buttons]},
+            }
+        elif kind == "template":
+            payload["template"] = self.template_id._prepare_payload(self.template_parameters or {})
+        else:
+            raise UserError(_("Messages of type %s cannot be sent.", kind))
+        return payload
+
+    def _upload_media(self):
+        """Upload the attachments of media messages lacking a media id, once per file and account."""
+        uploaded = {}
+        for message in self.filtered(lambda m: m.message_type in MEDIA_TYPES and not m.media_id):
+            attachment = message.attachment_ids[:1]
+            key = (message.account_id, attachment)
+            if key not in uploaded:
+                try:
+                    uploaded[key] = (
+                        message.account_id._get_api().upload_media(
+                            attachment.raw, attachment.mimetype, attachment.name
+                        ),
+                        None,
+                    )
+                except WhatsAppApiError as error:
+                    uploaded[key] = (None, error)
+            media_id, error = uploaded[key]
+            if error:
+                message._apply_result(error=error)
+            else:
+                message.write({"media_id": media_id})
+        return self.filtered(lambda m: m.state == "queued" and (m.media_id or m.message_type not in MEDIA_TYPES))
+
+    # ------------------------------------------------------------------
+    # The send service
+    # ------------------------------------------------------------------
+
+    def _get_send_setting(self, key):
+        default = SEND_DEFAULTS[key]
+        value = self.env["ir.config_parameter"].sudo().get_param(f"whatsapp_crm.{key}")
+        try:
+            return type(default)(value) if value else default
+        except ValueError:
+            return default
+
+    def _enqueue(self):
+        """Queue these outbound messages for the cron; refusals are recorded at once."""
+        queued = self._refuse_unsendable()
+        if queued:
+            self._trigger_send_cron()
+        return queued
+
+    def _trigger_send_cron(self, at=None):
+        self.env.ref("whatsapp_crm.ir_cron_send_whatsapp_queue").sudo()._trigger(at=at)
+
+    def _refuse_unsendable(self, raise_exception=False):
+        """Check the policy of queued outbound messages; return those allowed.
+
+        :param raise_exception: raise the first refusal as a UserError (interactive sends)
+        """
+        allowed = self.browse()
+        for message in self.filtered(lambda m: m.direction == "outbound" and m.state == "queued"):
+            reason = message._get_send_refusal()
+            if reason and raise_exception:
+                raise UserError(reason)
+            if reason:
+                message.write({"state": "refused", "error_message": reason, "next_try_at": False})
+            else:
+                allowed |= message
+        return allowed
+
+    def _prepare_to_send(self, raise_exception=False):
+        """Policy, media upload and payload of each message; return those ready to go."""
+        ready = self._refuse_unsendable(raise_exception=raise_exception)._upload_media()
+        for message in ready:
+            message.payload = message._prepare_payload()
+        return ready
+
+    def _send(self, raise_exception=False):
+        """Send these outbound messages now, in this thread: the interactive path.
+
+        Queued messages (bulk) go through :meth:`_process_queue` instead.
+        :param raise_exception: a policy refusal raises a UserError (nothing is sent)
+        :return: the messages handled (see their ``state`` and ``error_message``)
+        """
+        apis = {}
+        for message in self._prepare_to_send(raise_exception=raise_exception):
+            account = message.account_id
+            api = apis.setdefault(account, account._get_api())
+            message._apply_result(*_call_send(api, message.payload))
+        return self
+
+    def _apply_result(self, wamid=None, error=None):
+        """Record the API's answer: sent, retry later with backoff, or failed for good."""
+        now = fields.Datetime.now()
+        if not error:
+            self.write(
+                {
+                    "state": "sent",
+                    "wamid": wamid,
+                    "timestamp": now,
+                    "error_code": 0,
+                    "error_message": False,
+                    "next_try_at": False,
+                }
+            )
+            return
+        self.account_id._handle_api_error(error)
+        values = {"error_code": error.code or 0, "error_message": error.message}
+        if error.retryable and self.retry_count < self._get_send_setting("send_max_retries"):
+            delay = self._get_send_setting("retry_base_seconds") * 4**self.retry_count
+            values.update(retry_count=self.retry_count + 1, next_try_at=now + timedelta(seconds=delay))
+            self.write(values)
+            self._trigger_send_cron(at=values["next_try_at"])
+            return
+        self.write({**values, "state": "failed", "next_try_at": False})
+        if error.code == 131050:
+            self._whatsapp_record_opt_out()
+
+    @api.model
+    def _process_queue(self):
+        """Cron: send due queued outbound messages in batches, throttled."""
+        batch_size = self._get_send_setting("send_batch_size")
+        due = [
+            ("direction", "=", "outbound"),
+            ("state", "=", "queued"),
+            "|",
+            ("next_try_at", "=", False),
+            ("next_try_at", "<=", fields.Datetime.now()),
+        ]
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        messages = self.search(due, order="id", limit=batch_size)
+        ready = messages._prepare_to_send()
+        if auto_commit:
+            self.env.cr.commit()  # refusals and payloads are kept even if sending breaks
+        ready._dispatch(auto_commit=auto_commit)
+        if self.search_count(due, limit=1):
+            self._trigger_send_cron()
+
+    def _whatsapp_clock(self):
+        """(monotonic clock, sleep) of the dispatcher; tests replace them with a fake clock."""
+        return time.monotonic, time.sleep
+
+    def _whatsapp_executor(self, max_workers):
+        return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="whatsapp_crm_send")
+
+    def _dispatch(self, auto_commit=False):
+        """Send prepared messages within the throughput and pair-rate limits.
+
+        HTTP calls run in a bounded thread pool with plain data; every ORM read and write stays
+        in this thread. Messages not dispatched within ``send_run_seconds`` stay queued.
+        """
+        if not self:
+            return
+        clock, sleep = self._whatsapp_clock()
+        max_workers = max(self._get_send_setting("send_max_workers"), 1)
+        throttle = Throttle(
+            {account.id: account.throughput_limit for account in self.account_id},
+            self._get_send_setting("pair_rate_spacing"),
+            self._get_send_setting("pair_rate_burst"),
+            clock=clock,
+        )
+        self._seed_pair_rate(throttle)
+        apis = {account.id: account._get_api() for account in self.account_id}
+        pending = [(m.account_id.id, m.conversation_id.id, (m.id, m.payload)) for m in self]
+        deadline = clock() + self._get_send_setting("send_run_seconds")
+        running = {}  # future -> message id
+        slots = threading.BoundedSemaphore(max_workers)
+        done_count = 0
+
+        def collect(block=False):
+            nonlocal done_count
+            for future in [f for f in running if block or f.done()]:
+                self.browse(running.pop(future))._apply_result(*future.result())
+                done_count += 1
+                if auto_commit and done_count % 50 == 0:
+                    self.env.cr.commit()
+
+        with self._whatsapp_executor(max_workers) as pool:
+            while pending and clock() < deadline:
+                slots.acquire()  # a free worker first, so the request starts when it is allowed
+                index, wait = throttle.pick([(acc, (acc, rec), item) for acc, rec, item in pending])
+                if index is None:
+                    slots.release()
+                    collect()
+                    sleep(min(wait, max(deadline - clock(), 0)))
+                    continue
+                account_id, _recipient, (message_id, payload) = pending.pop(index)
+                future = pool.submit(_call_send, apis[account_id], payload)
+                future.add_done_callback(lambda _f: slots.release())
+                running[future] = message_id
+                collect()
+            collect(block=True)
+        if auto_commit:
+            self.env.cr.commit()
+
+    def _seed_pair_rate(self, throttle):
+        """Feed the throttle with what was sent recently to the same recipients."""
+        spacing = self._get_send_setting("pair_rate_spacing")
+        horizon = fields.Datetime.now() - timedelta(seconds=spacing * self._get_send_setting("pair_rate_burst") + 1)
+        recent = self.search(
+            [
+                ("conversation_id", "in", self.conversation_id.ids),
+                ("direction", "=", "outbound"),
+                ("state", "in", OUTBOUND_DONE_STATES),
+                ("timestamp", ">=", horizon),
+            ],
+            order="timestamp, id",
+        )
+        now = fields.Datetime.now()
+        for message in recent:
+            # timestamps are stored to the second: count a message as up to a second younger
+            age = max((now - message.timestamp).total_seconds() - 1, 0)
+            throttle.seed((message.account_id.id, message.conversation_id.id), age)

@@ -1,6 +1,7 @@
 import re
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 PLACEHOLDER = re.compile(r"{{\s*([\w.]+)\s*}}")
 
@@ -35,6 +36,14 @@ class CrmWhatsappTemplate(models.Model):
     body = fields.Text(required=True, help="Body text with {{1}}, {{2}}... placeholders.")
     variable_ids = fields.One2many("crm.whatsapp.template.variable", "template_id", "Variables")
     active = fields.Boolean(default=True)
+    model_id = fields.Many2one(
+        "ir.model",
+        "Applies To",
+        ondelete="cascade",
+        domain=[("is_mail_thread", "=", True), ("transient", "=", False)],
+        help="Documents whose fields fill the variables; empty: any document.",
+    )
+    model = fields.Char(related="model_id.model")
 
     _sql_constraints = [
         ("name_language_account_unique", "unique(account_id, name, language)", "This template already exists."),
@@ -48,3 +57,42 @@ class CrmWhatsappTemplate(models.Model):
     def _placeholders(self):
         self.ensure_one()
         return list(dict.fromkeys(PLACEHOLDER.findall(self.body or "")))
+
+    # Rendering: placeholder values come from the record through the variables' field paths.
+    def _render_values(self, record):
+        """``{placeholder: text}`` for every placeholder of the body, filled from ``record``."""
+        self.ensure_one()
+        variables = {variable.placeholder: variable for variable in self.variable_ids}
+        values = {}
+        for placeholder in self._placeholders():
+            variable = variables.get(placeholder)
+            value = variable._value_for(record) if variable else ""
+            if not value:
+                raise UserError(
+                    _(
+                        "The variable {{%(placeholder)s}} of template %(template)s has no value for %(record)s.",
+                        placeholder=placeholder,
+                        template=self.display_name,
+                        record=record.display_name,
+                    )
+                )
+            values[placeholder] = value
+        return values
+
+    def _render_body(self, values):
+        """The body as the customer reads it."""
+        self.ensure_one()
+        return PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), self.body or "")
+
+    def _prepare_payload(self, values):
+        """The ``template`` object of a send request (Meta's shape)."""
+        self.ensure_one()
+        payload = {"name": self.name, "language": {"code": self.language}}
+        placeholders = self._placeholders()
+        if all(placeholder.isdigit() for placeholder in placeholders):  # positional: {{1}}, {{2}}...
+            parameters = [{"type": "text", "text": values[p]} for p in sorted(placeholders, key=int)]
+        else:  # named: {{first_name}}...
+            parameters = [{"type": "text", "parameter_name": p, "text": values[p]} for p in placeholders]
+        if parameters:
+            payload["components"] = [{"type": "body", "parameters": parameters}]
+        return payload

@@ -1,8 +1,262 @@
-from odoo import fields, models
+import ast
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..models.crm_whatsapp_message import CAPTION_TYPES, MAX_BUTTON_TITLE, media_type_of
 
 
 class CrmWhatsappComposer(models.TransientModel):
     _name = "crm.whatsapp.composer"
     _description = "Send WhatsApp Message"
 
-    body = fields.Text()
+    res_model = fields.Char("Document Model", readonly=True)
+    res_ids = fields.Char("Document IDs", readonly=True, help="Python list of the ids of the recipients' records.")
+    composition_mode = fields.Selection(
+        [("single", "Send Now"), ("mass", "Queue for Each Record")],
+        compute="_compute_composition_mode",
+        store=True,
+        readonly=False,
+    )
+    recipient_count = fields.Integer(compute="_compute_recipient_count")
+    account_id = fields.Many2one(
+        "crm.whatsapp.account",
+        "From",
+        compute="_compute_account_id",
+        store=True,
+        readonly=False,
+        required=True,
+    )
+    conversation_id = fields.Many2one("crm.whatsapp.conversation", compute="_compute_conversation_id")
+    recipient = fields.Char("To", compute="_compute_conversation_id")
+    window_open = fields.Boolean("Window Open", compute="_compute_conversation_id")
+    window_expires_at = fields.Datetime("Window Open Until", compute="_compute_conversation_id")
+    kind = fields.Selection(
+        [("text", "Message"), ("buttons", "Reply Buttons"), ("template", "Template")],
+        string="Send",
+        compute="_compute_kind",
+        store=True,
+        readonly=False,
+        required=True,
+    )
+    body = fields.Text("Message")
+    attachment_ids = fields.Many2many(
+        "ir.attachment", "crm_whatsapp_composer_ir_attachment_rel", "composer_id", "attachment_id", "Attachments"
+    )
+    button_1 = fields.Char("Button 1", size=MAX_BUTTON_TITLE)
+    button_2 = fields.Char("Button 2", size=MAX_BUTTON_TITLE)
+    button_3 = fields.Char("Button 3", size=MAX_BUTTON_TITLE)
+    template_id = fields.Many2one(
+        "crm.whatsapp.template",
+        domain="[('account_id', '=', account_id), ('status', '=', 'approved'),"
+        " '|', ('model_id', '=', False), ('model', '=', res_model)]",
+    )
+    preview = fields.Text(compute="_compute_preview")
+    reply_to_id = fields.Many2one("crm.whatsapp.message", "Reply To")
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        context = self.env.context
+        if not values.get("res_model") and context.get("active_model") and context.get("active_ids"):
+            values["res_model"] = context["active_model"]
+            values["res_ids"] = repr(list(context["active_ids"]))
+        elif values.get("res_model") and not values.get("res_ids") and context.get("default_res_id"):
+            values["res_ids"] = repr([context["default_res_id"]])
+        return values
+
+    def _get_records(self):
+        self.ensure_one()
+        if not self.res_model or not self.res_ids:
+            return self.env["crm.whatsapp.conversation"]
+        records = self.env[self.res_model].browse(ast.literal_eval(self.res_ids)).exists()
+        records.check_access("read")
+        return records
+
+    @api.depends("res_model", "res_ids")
+    def _compute_recipient_count(self):
+        for composer in self:
+            composer.recipient_count = len(ast.literal_eval(composer.res_ids)) if composer.res_ids else 0
+
+    @api.depends("res_ids")
+    def _compute_composition_mode(self):
+        for composer in self:
+            if not composer.composition_mode or composer.recipient_count > 1:
+                composer.composition_mode = "mass" if composer.recipient_count > 1 else "single"
+
+    @api.depends("res_model", "res_ids")
+    def _compute_account_id(self):
+        Account = self.env["crm.whatsapp.account"]
+        default = Account.search([("company_id", "in", self.env.companies.ids)], limit=1)
+        for composer in self:
+            if composer.account_id:
+                continue
+            records = composer._get_records()
+            own = records.account_id[:1] if records._name == "crm.whatsapp.conversation" else Account
+            composer.account_id = own or default
+
+    @api.depends("account_id", "res_model", "res_ids", "composition_mode")
+    def _compute_conversation_id(self):
+        Message = self.env["crm.whatsapp.message"]
+        for composer in self:
+            conversation = self.env["crm.whatsapp.conversation"]
+            if composer.composition_mode == "single" and composer.account_id:
+                records = composer._get_records()[:1]
+                conversation = Message._find_conversation(composer.account_id, records, create=False)
+                composer.recipient = conversation.display_name or (
+                    Message._whatsapp_number(records) or _("No WhatsApp number")
+                )
+            else:
+                composer.recipient = _("%s recipients", composer.recipient_count)
+            composer.conversation_id = conversation
+            composer.window_open = conversation.can_send_free_text
+            composer.window_expires_at = conversation.window_expires_at if conversation.can_send_free_text else False
+
+    @api.depends("window_open", "composition_mode")
+    def _compute_kind(self):
+        for composer in self:
+            if composer.composition_mode == "single" and not composer.window_open:
+                composer.kind = "template"
+            elif not composer.kind:
+                composer.kind = "text"
+
+    @api.depends("kind", "body", "template_id", "button_1", "button_2", "button_3", "res_ids")
+    def _compute_preview(self):
+        for composer in self:
+            if composer.kind == "template" and composer.template_id:
+                record = composer._get_records()[:1]
+                try:
+                    values = composer.template_id._render_values(record)
+                except UserError as error:
+                    composer.preview = error.args[0]
+                    continue
+                composer.preview = composer.template_id._render_body(values)
+            elif composer.kind == "buttons":
+                buttons = " | ".join(f"[{title}]" for title in composer._button_titles())
+                composer.preview = f"{composer.body or ''}\n\n{buttons}"
+            else:
+                composer.preview = composer.body or ""
+
+    def _button_titles(self):
+        return [title for title in (self.button_1, self.button_2, self.button_3) if title]
+
+    # ------------------------------------------------------------------
+    # Sending
+    # ------------------------------------------------------------------
+
+    def _prepare_message_values(self, record, conversation):
+        """Values of the outbound messages sending this composer to ``record``."""
+        self.ensure_one()
+        partner = record if record._name == "res.partner" else conversation.partner_id
+        if not partner and "partner_id" in record:
+            partner = record.partner_id
+        if record._name == "crm.lead":
+            lead = record
+        elif record._name == "crm.whatsapp.conversation":
+            lead = record.lead_id
+        else:
+            lead = self.env["crm.lead"]
+        common = {
+            "account_id": self.account_id.id,
+            "conversation_id": conversation.id,
+            "partner_id": partner.id,
+            "lead_id": lead.id,
+            "author_id": self.env.uid,
+            "direction": "outbound",
+            "state": "queued",
+            "reply_to_id": self.reply_to_id.id,
+        }
+        if self.kind == "template":
+            if not self.template_id:
+                raise UserError(_("Choose a template."))
+            try:
+                values = self.template_id._render_values(record)
+            except UserError as error:
+                if self.composition_mode == "single":
+                    raise
+                return [{**common, "message_type": "template", "template_id": self.template_id.id,
+                         "state": "refused", "error_message": error.args[0]}]  # fmt: skip
+            return [
+                {
+                    **common,
+                    "message_type": "template",
+                    "template_id": self.template_id.id,
+                    "template_parameters": values,
+                    "body": self.template_id._render_body(values),
+                }
+            ]
+        if self.kind == "buttons":
+            buttons = [{"id": f"button_{index}", "title": title} for index, title in enumerate(self._button_titles(), 1)]
+            return [{**common, "message_type": "interactive", "body": self.body, "buttons": buttons}]
+        # Free text: one message per attachment, the text as the first one's caption when possible.
+        caption = self.body
+        values_list = []
+        for attachment in self.attachment_ids:
+            media_type = media_type_of(attachment.mimetype)
+            media_caption = caption if media_type in CAPTION_TYPES else False
+            caption = caption if not media_caption else False
+            values_list.append(
+                {
+                    **common,
+                    "message_type": media_type,
+                    "body": media_caption,
+                    "attachment_ids": [(6, 0, attachment.ids)],
+                    "media_filename": attachment.name,
+                    "media_mimetype": attachment.mimetype,
+                }
+            )
+        if caption or not values_list:
+            values_list.insert(0, {**common, "message_type": "text", "body": caption})
+        return values_list
+
+    def _create_messages(self):
+        """Create the outbound messages (queued) of every recipient record."""
+        self.ensure_one()
+        Message = self.env["crm.whatsapp.message"]
+        records = self._get_records()
+        if not records:
+            raise UserError(_("There is nobody to send this WhatsApp message to."))
+        if self.attachment_ids:
+            # sudo: the files were uploaded on this wizard; they now belong to the first document
+            self.attachment_ids.sudo().write({"res_model": records._name, "res_id": records[:1].id})
+        values_list = []
+        for record in records:
+            conversation = Message._find_conversation(self.account_id, record)
+            values_list += self._prepare_message_values(record, conversation)
+        return Message.create(values_list)
+
+    def action_send(self):
+        """Send now to one record (the user sees the result), or queue for many."""
+        self.ensure_one()
+        messages = self._create_messages()
+        if self.composition_mode == "mass":
+            queued = messages._enqueue()
+            return self._notification(
+                "info",
+                _("%(queued)s WhatsApp messages queued, %(refused)s refused.",
+                  queued=len(queued), refused=len(messages - queued)),  # fmt: skip
+            )
+        messages._send(raise_exception=True)
+        failed = messages.filtered(lambda m: m.state in ("failed", "refused"))
+        if failed:
+            return self._notification("danger", failed[0].error_message, sticky=True)
+        if messages.filtered(lambda m: m.state == "queued"):
+            return self._notification(
+                "warning",
+                _("WhatsApp did not accept the message yet; it will be retried automatically. %s",
+                  messages[0].error_message or ""),  # fmt: skip
+            )
+        return self._notification("success", _("WhatsApp message sent."))
+
+    def _notification(self, kind, message, sticky=False):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "title": _("WhatsApp"),
+                "message": message,
+                "sticky": sticky,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
