@@ -1,5 +1,72 @@
-from odoo import http
+import hashlib
+import hmac
+import logging
+import time
+
+from odoo import SUPERUSER_ID, http
+from odoo.http import request
+
+from ..tools.webhook_payload import InvalidPayload, parse_payload
+
+_logger = logging.getLogger(__name__)
+
+WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
+
+
+def _signature(secret, raw):
+    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
 class WhatsappCrmWebhook(http.Controller):
-    pass
+    @http.route(WEBHOOK_ROUTE, type="http", auth="none", methods=["GET"], csrf=False, save_session=False)
+    def whatsapp_verify(self, **kwargs):
+        """Meta's subscription handshake: echo the challenge when the verify token is ours."""
+        env = request.env(user=SUPERUSER_ID)
+        if kwargs.get("hub.mode") == "subscribe" and env["crm.whatsapp.account"]._find_by_verify_token(
+            kwargs.get("hub.verify_token")
+        ):
+            return request.make_response(kwargs.get("hub.challenge") or "", headers=[("Content-Type", "text/plain")])
+        _logger.warning("WhatsApp webhook verification refused (mode %s)", kwargs.get("hub.mode"))
+        return request.make_response("Forbidden", headers=[("Content-Type", "text/plain")], status=403)
+
+    @http.route(
+        WEBHOOK_ROUTE, type="http", auth="none", methods=["POST"], csrf=False, save_session=False, readonly=False
+    )
+    def whatsapp_receive(self, **kwargs):
+        """Store a signed delivery durably, acknowledge it, and process it in a savepoint."""
+        started = time.monotonic()
+        raw = request.httprequest.get_data()
+        try:
+            payload = parse_payload(raw)
+        except InvalidPayload as error:
+            _logger.warning("WhatsApp webhook refused: %s (%s bytes)", error, len(raw))
+            return self._answer("Bad Request", 400)
+        env = request.env(user=SUPERUSER_ID)
+        Event = env["crm.whatsapp.webhook.event"]
+        accounts = Event._payload_accounts(payload)
+        signature = (request.httprequest.headers.get("X-Hub-Signature-256") or "").strip().lower()
+        account = next(
+            (a for a in accounts if a.app_secret and hmac.compare_digest(_signature(a.app_secret, raw), signature)),
+            None,
+        )
+        if not account:
+            _logger.warning(
+                "WhatsApp webhook refused: %s",
+                "bad or missing signature" if accounts else "no account for this payload",
+            )
+            return self._answer("Forbidden", 403)
+        event = Event._store(raw, payload, account)
+        env.cr.commit()  # durable before acknowledging: Meta will not send it again
+        if event:
+            try:
+                event._process()
+                env.cr.commit()
+            except Exception:  # noqa: BLE001 - the event is stored: the cron will retry it
+                env.cr.rollback()
+                _logger.exception("WhatsApp webhook event %s left pending", event.id)
+        _logger.debug("WhatsApp webhook handled in %.0f ms", (time.monotonic() - started) * 1000)
+        return self._answer("OK", 200)
+
+    @staticmethod
+    def _answer(text, status):
+        return request.make_response(text, headers=[("Content-Type", "text/plain")], status=status)

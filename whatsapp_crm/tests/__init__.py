@@ -1,1 +1,2 @@
 from . import test_coexistence
+from . import test_webhook_messages
