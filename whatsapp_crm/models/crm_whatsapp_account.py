@@ -93,7 +93,7 @@ class CrmWhatsappAccount(models.Model):
             return False
         for account in self.sudo().filtered(lambda a: not a.token_invalid):
             account.token_invalid = True
-            account.message_post(body=_("WhatsApp refused the access token: %s", error.message))
+            account.message_post(body=_("WhatsApp refused the access token: %s", error.get_message(self.env.lang)))
         return True
 
     def _keep_token_invalid_after_rollback(self):
@@ -115,7 +115,7 @@ class CrmWhatsappAccount(models.Model):
         except WhatsAppApiError as error:
             if self._handle_api_error(error):
                 self._keep_token_invalid_after_rollback()
-            raise UserError(_("Connection to WhatsApp failed: %s", error.message)) from error
+            raise UserError(_("Connection to WhatsApp failed: %s", error.get_message(self.env.lang))) from error
         self.write(
             {
                 "display_phone_number": details.get("display_phone_number") or self.display_phone_number,

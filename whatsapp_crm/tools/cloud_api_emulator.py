@@ -150,7 +150,7 @@ def build_messages_value(metadata, contacts=None, messages=None, statuses=None):
     return value
 
 
-def build_inbound_message(message_type, from_wa_id, timestamp=None, message_id=None, **kwargs):
+def build_inbound_message(message_type, from_wa_id, timestamp=None, wamid=None, **kwargs):
     """One entry of ``value.messages`` as Meta sends it for a customer's message.
 
     ``message_type``: text, image, audio, video, document, sticker, location, contacts,
@@ -159,14 +159,14 @@ def build_inbound_message(message_type, from_wa_id, timestamp=None, message_id=N
     ``media_id``, ``mime_type``, ``sha256``, ``caption``, ``filename``, ``latitude``, ``reply_id``,
     ``title``, ``payload``, ``message_id``/``emoji`` for reactions, ...); any type also takes
     ``context`` (dict) or ``reply_to`` (wamid), ``referral`` (dict, or True for a sample ad)
-    and ``from_user_id``.
+    and ``from_user_id``; ``wamid`` sets the message's own id.
     """
     if message_type in ("button_reply", "list_reply"):
         kwargs.setdefault("reply_type", message_type)
         message_type = "interactive"
     message = {
         "from": from_wa_id,
-        "id": message_id or new_wamid(from_wa_id),
+        "id": wamid or new_wamid(from_wa_id),
         "timestamp": str(int(timestamp if timestamp is not None else time.time())),
         "type": message_type,
     }

@@ -11,7 +11,8 @@ import requests
 
 from odoo.tools.translate import LazyTranslate
 
-_lt = LazyTranslate(__name__)
+# English where no language can be found (no user, no request): never a warning
+_lt = LazyTranslate(__name__, default_lang="en_US")
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -89,7 +90,7 @@ class WhatsAppApiError(Exception):
         if retryable is None:
             retryable = self._is_retryable(code, http_status)
         self.retryable = retryable
-        super().__init__(self.message)
+        super().__init__(code, self.title)
 
     @staticmethod
     def _is_retryable(code, http_status):
@@ -102,17 +103,23 @@ class WhatsAppApiError(Exception):
 
     @property
     def message(self):
-        """A translated sentence a user can act on, with Meta's own words appended."""
+        """:meth:`get_message` in the current user's language."""
+        return self.get_message()
+
+    def get_message(self, lang=""):
+        """A sentence a user can act on, in ``lang`` (default: the language of the current
+        request or user, else English), with Meta's own words appended."""
         if self.code in ERROR_MESSAGES:
-            text = str(ERROR_MESSAGES[self.code])
+            text = ERROR_MESSAGES[self.code]
         elif self.code is None and self.http_status is None:
-            text = str(TIMEOUT_MESSAGE if self.timeout else NETWORK_ERROR_MESSAGE)
+            text = TIMEOUT_MESSAGE if self.timeout else NETWORK_ERROR_MESSAGE
         elif self.code is None and self.http_status >= 500:
-            text = str(SERVER_ERROR_MESSAGE)
+            text = SERVER_ERROR_MESSAGE
         elif self.code is None and self.http_status < 300:
-            text = str(INVALID_RESPONSE_MESSAGE)
+            text = INVALID_RESPONSE_MESSAGE
         else:
-            text = str(UNKNOWN_ERROR_MESSAGE)
+            text = UNKNOWN_ERROR_MESSAGE
+        text = text._translate(lang)
         meta_text = self.details or self.title
         if meta_text and meta_text not in text:
             text = f"{text} ({meta_text})"
