@@ -320,7 +320,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             text = _("In reply to \"%(quoted)s\": %(text)s", quoted=record.reply_to_id.body or "", text=text)
         if record.forwarded:
             text = _("Forwarded: %s", text)
-        return thread.with_context(mail_create_nosubscribe=True).message_post(
+        # e-mail notifications go through the mail queue: no SMTP in the webhook's path
+        return thread.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False).message_post(
             author_id=conversation.partner_id.id,
             body=plaintext2html(text),
             message_type="comment",

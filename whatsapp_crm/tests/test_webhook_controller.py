@@ -1,0 +1,378 @@
+"""The webhook endpoint: handshake, signatures, durability, idempotency, statuses, retries."""
+
+import time
+from unittest.mock import patch
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .common import PHONE_NUMBER_ID, WABA_ID, encode_payload, new_wamid, sign
+from .test_webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
+
+CONTROLLER_LOGGER = "odoo.addons.whatsapp_crm.controllers.webhook"
+EVENT_LOGGER = "odoo.addons.whatsapp_crm.models.crm_whatsapp_webhook_event"
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestWebhookController(WebhookCase):
+    def _counts(self):
+        return {
+            model: self.env[model].search_count([])
+            for model in (
+                "crm.whatsapp.webhook.event",
+                "crm.whatsapp.message",
+                "crm.whatsapp.conversation",
+                "res.partner",
+                "crm.lead",
+                "mail.message",
+            )
+        }
+
+    def _outbound(self, state="sent"):
+        return self.env["crm.whatsapp.message"].create(
+            {"account_id": self.account.id, "direction": "outbound", "state": state, "wamid": new_wamid(), "body": "Oi!"}
+        )
+
+    def _post_statuses(self, *statuses):
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": list(statuses),
+        }
+        response = self.post(self.envelope(value))
+        self.assertEqual(response.status_code, 200)
+        return self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+
+    # Handshake
+    def test_verification_handshake(self):
+        token = self.account.verify_token
+        response = self.url_open(f"{WEBHOOK_URL}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.text, "1158201444")
+        self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
+        with mute_logger(CONTROLLER_LOGGER):
+            wrong = self.url_open(f"{WEBHOOK_URL}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")
+            no_mode = self.url_open(f"{WEBHOOK_URL}?hub.verify_token={token}&hub.challenge=1")
+        self.assertEqual(wrong.status_code, 403)
+        self.assertEqual(no_mode.status_code, 403)
+        self.assertNotIn("1", wrong.text)
+
+    # Refusals
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_bad_or_missing_signature_refused(self):
+        before = self._counts()
+        raw = encode_payload(self.envelope(self.messages_value([self.inbound("text", {"body": "hi"})])))
+        for signature in (False, "sha256=" + "0" * 64, sign(raw, secret="another-secret"), "garbage"):
+            response = self.post_raw(raw, signature=signature)
+            self.assertEqual(response.status_code, 403, signature)
+            self.assertNotIn("Traceback", response.text)
+        # a body altered after signing
+        response = self.post_raw(raw.replace(b"hi", b"ho"), signature=sign(raw))
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(self._counts(), before, "nothing stored")
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_unknown_account_refused(self):
+        before = self._counts()
+        value = self.messages_value([self.inbound("text", {"body": "hi"})], phone_number_id="999")
+        response = self.post(self.envelope(value, waba_id="888"))
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(self._counts(), before)
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_malformed_body(self):
+        before = self._counts()
+        for raw in (
+            b"not json at all",
+            b"{",
+            b"[1, 2]",
+            encode_payload({"object": "page", "entry": []}),
+            encode_payload({"object": "whatsapp_business_account", "entry": "nope"}),
+            encode_payload({"object": "whatsapp_business_account"}),
+        ):
+            response = self.post_raw(raw)
+            self.assertEqual(response.status_code, 400, raw)
+            self.assertNotIn("Traceback", response.text)
+        self.assertEqual(self._counts(), before)
+
+    def test_signature_of_any_candidate_account(self):
+        """One Meta app serves several numbers: the app secret of any named account is accepted."""
+        other = self.env["crm.whatsapp.account"].create(
+            {
+                "name": "Second line",
+                "waba_id": "209000000000002",
+                "phone_number_id": "109000000000002",
+                "access_token": "token-2",
+                "app_secret": "second-secret",
+                "team_id": self.team.id,
+            }
+        )
+        message = self.inbound("text", {"body": "to the second line"})
+        raw = encode_payload(
+            self.envelope(self.messages_value([message], phone_number_id="109000000000002"), waba_id="209000000000002")
+        )
+        with mute_logger(CONTROLLER_LOGGER):
+            self.assertEqual(self.post_raw(raw).status_code, 403, "first account's secret does not sign for the second")
+        self.assertEqual(self.post_raw(raw, signature=sign(raw, "second-secret")).status_code, 200)
+        stored = self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])])
+        self.assertEqual(stored.account_id, other)
+        self.assertEqual(stored.conversation_id.account_id, other)
+
+    # Durability and idempotency
+    def test_event_stored_and_done(self):
+        message = self.inbound("text", {"body": "hello"})
+        self.receive(message)
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        self.assertEqual(event.account_id, self.account)
+        self.assertEqual(event.state, "done")
+        self.assertEqual(event.fields_summary, "messages")
+        self.assertIn(message["id"], event.payload)
+        self.assertTrue(event.processed_at)
+        self.assertFalse(event.error)
+
+    def test_duplicate_delivery_creates_nothing(self):
+        message = self.inbound("image", {"id": "MEDIA-DUP", "mime_type": "image/jpeg"})
+        payload = self.envelope(self.messages_value([message]))
+        self.assertEqual(self.post(payload).status_code, 200)
+        before = self._counts()
+        self.assertEqual(self.post(payload).status_code, 200, "a re-delivery is acknowledged")
+        self.assertEqual(self._counts(), before, "same body: not even a new event")
+        # the same message inside another envelope (Meta batches differently on retries)
+        other = self.inbound("text", {"body": "second"})
+        self.assertEqual(self.post(self.envelope(self.messages_value([message, other]))).status_code, 200)
+        after = self._counts()
+        self.assertEqual(after["crm.whatsapp.message"], before["crm.whatsapp.message"] + 1)
+        self.assertEqual(after["crm.whatsapp.conversation"], before["crm.whatsapp.conversation"])
+        self.assertEqual(after["crm.lead"], before["crm.lead"])
+        self.assertEqual(after["res.partner"], before["res.partner"])
+        self.assertEqual(self.env["crm.whatsapp.message"].search_count([("wamid", "=", message["id"])]), 1)
+
+    # Statuses
+    def test_statuses_out_of_order(self):
+        sent = self._outbound()
+        now = int(time.time())
+        pricing = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+        conversation = {"id": "CONV-1", "origin": {"type": "utility"}}
+        self._post_statuses(self.status(sent.wamid, "read", now + 20, pricing=pricing, conversation=conversation))
+        self._post_statuses(self.status(sent.wamid, "delivered", now + 10))
+        self._post_statuses(self.status(sent.wamid, "sent", now))
+        self.assertEqual(sent.state, "read")
+        self.assertEqual(sent.pricing_category, "utility")
+        self.assertEqual(sent.wa_conversation_id, "CONV-1")
+        self.assertEqual(int(sent.status_timestamp.timestamp()), now + 20)
+        # a late failure does not undo a read
+        self._post_statuses(self.status(sent.wamid, "failed", now + 30, errors=[{"code": 131026, "title": "Undeliverable"}]))
+        self.assertEqual(sent.state, "read")
+
+    def test_status_failed_then_proven_delivered(self):
+        message = self._outbound()
+        now = int(time.time())
+        errors = [{"code": 131026, "title": "Message undeliverable", "error_data": {"details": "Not on WhatsApp"}}]
+        self._post_statuses(self.status(message.wamid, "failed", now, errors=errors))
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.error_code, 131026)
+        self.assertIn("Message undeliverable", message.error_message)
+        self._post_statuses(self.status(message.wamid, "sent", now - 5))
+        self.assertEqual(message.state, "failed", "a sent status does not revive a failure")
+        self._post_statuses(self.status(message.wamid, "delivered", now + 5))
+        self.assertEqual(message.state, "delivered", "delivery proves the message arrived")
+
+    def test_status_before_message_is_known(self):
+        wamid = new_wamid()
+        event = self._post_statuses(self.status(wamid, "delivered", int(time.time())))
+        self.assertEqual(event.state, "pending")
+        self.assertIn(wamid, event.error)
+        self.assertEqual(event.attempts, 1)
+        self.assertTrue(event.next_attempt_at)
+        # the send's response is stored afterwards
+        message = self.env["crm.whatsapp.message"].create(
+            {"account_id": self.account.id, "direction": "outbound", "state": "sent", "wamid": wamid}
+        )
+        event.next_attempt_at = "2000-01-01 00:00:00"
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(message.state, "delivered")
+
+    def test_status_of_unknown_message_eventually_ignored(self):
+        event = self._post_statuses(self.status(new_wamid(), "read", int(time.time())))
+        for _attempt in range(3):
+            event.next_attempt_at = "2000-01-01 00:00:00"
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "ignored")
+        self.assertFalse(event.next_attempt_at)
+
+    # Failures and retries
+    def _flaky_apply(self, failures=1):
+        Event = type(self.env["crm.whatsapp.webhook.event"])
+        original = Event._apply_inbound_message
+        calls = []
+
+        def flaky(event, *args, **kwargs):
+            calls.append(1)
+            if len(calls) <= failures:
+                raise ValueError("database hiccup")
+            return original(event, *args, **kwargs)
+
+        return patch.object(Event, "_apply_inbound_message", flaky)
+
+    def test_processing_failure_retried_by_cron(self):
+        message = self.inbound("text", {"body": "will fail once"})
+        with self._flaky_apply(), mute_logger(EVENT_LOGGER):
+            response = self.post(self.envelope(self.messages_value([message])))
+            self.assertEqual(response.status_code, 200, "stored, hence acknowledged")
+            event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+            self.assertEqual(event.state, "failed")
+            self.assertIn("database hiccup", event.error)
+            self.assertEqual(event.attempts, 1)
+            self.assertTrue(event.next_attempt_at)
+            self.assertFalse(self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])]))
+            self.assertFalse(self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)]), "rolled back")
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
+            self.assertEqual(event.state, "failed", "not retried before its backoff")
+            event.next_attempt_at = "2000-01-01 00:00:00"
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "done")
+        self.assertFalse(event.error)
+        stored = self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])])
+        self.assertInbound(stored, "text", "will fail once")
+
+    def test_process_again_button(self):
+        message = self.inbound("text", {"body": "button retry"})
+        with self._flaky_apply(failures=2), mute_logger(EVENT_LOGGER):
+            self.post(self.envelope(self.messages_value([message])))
+            event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+            event.action_process_again()
+            self.assertEqual(event.state, "failed")
+            self.assertEqual(event.attempts, 2)
+            event.action_process_again()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(self.env["crm.whatsapp.message"].search_count([("wamid", "=", message["id"])]), 1)
+
+    # Conversations, leads, assignment
+    def test_lead_policy_never_posts_on_contact(self):
+        self.account.lead_policy = "never"
+        message = self.receive(self.inbound("text", {"body": "no lead please"}))
+        self.assertFalse(message.lead_id)
+        self.assertEqual(message.mail_message_id.model, "res.partner")
+        self.assertEqual(message.mail_message_id.res_id, message.partner_id.id)
+
+    def test_lead_policy_no_open_lead_reuses_open_lead(self):
+        partner = self.env["res.partner"].create({"name": "Known", "mobile": f"+{CUSTOMER_WA_ID}"})
+        lead = self.env["crm.lead"].create({"name": "Existing deal", "partner_id": partner.id, "team_id": self.team.id})
+        message = self.receive(self.inbound("text", {"body": "about my deal"}))
+        self.assertEqual(message.lead_id, lead)
+
+    def test_lead_policy_new_conversation_and_reopen(self):
+        self.account.lead_policy = "new_conversation"
+        first = self.receive(self.inbound("text", {"body": "first chat"}))
+        conversation = first.conversation_id
+        self.assertTrue(first.lead_id)
+        second = self.receive(self.inbound("text", {"body": "same chat"}))
+        self.assertEqual(second.lead_id, first.lead_id)
+        conversation.action_close()
+        third = self.receive(self.inbound("text", {"body": "new chat"}))
+        self.assertEqual(conversation.state, "open", "an inbound message reopens the conversation")
+        self.assertNotEqual(third.lead_id, first.lead_id)
+        self.assertEqual(conversation.lead_id, third.lead_id)
+
+    def test_round_robin_assignment(self):
+        second_agent = self.user_manager
+        self.account.user_ids = self.user_salesman | second_agent
+        users = [
+            self.receive(self.inbound("text", {"body": "hi"}, wa_id=wa_id), wa_id=wa_id).conversation_id.user_id
+            for wa_id in ("4915112345671", "4915112345672", "4915112345673")
+        ]
+        self.assertEqual(set(users[0].ids + users[1].ids), set((self.user_salesman | second_agent).ids))
+        self.assertEqual(users[2], users[0])
+
+    def test_base_automation_on_incoming_message(self):
+        automation = self.env["base.automation"].create(
+            {
+                "name": "Flag leads with WhatsApp replies",
+                "model_id": self.env.ref("crm.model_crm_lead").id,
+                "trigger": "on_message_received",
+            }
+        )
+        self.env["ir.actions.server"].create(
+            {
+                "name": "Set priority",
+                "model_id": self.env.ref("crm.model_crm_lead").id,
+                "base_automation_id": automation.id,
+                "state": "code",
+                "code": "record.write({'priority': '3'})",
+            }
+        )
+        message = self.receive(self.inbound("text", {"body": "any news?"}))
+        self.assertEqual(message.lead_id.priority, "3")
+
+    # Other fields
+    def test_template_status_update(self):
+        template = self.env["crm.whatsapp.template"].create(
+            {"name": "order_update", "language": "pt_BR", "account_id": self.account.id, "status": "pending", "body": "Oi {{1}}"}
+        )
+        value = {
+            "event": "APPROVED",
+            "message_template_id": 1234567890,
+            "message_template_name": "order_update",
+            "message_template_language": "pt_BR",
+            "reason": "NONE",
+        }
+        self.assertEqual(self.post(self.envelope(value, field="message_template_status_update")).status_code, 200)
+        self.assertEqual(template.status, "approved")
+        self.assertEqual(template.wa_template_id, "1234567890")
+        value.update(event="REJECTED", reason="INVALID_FORMAT")
+        self.post(self.envelope(value, field="message_template_status_update"))
+        self.assertEqual(template.status, "rejected", "found by its Meta id now")
+
+    def test_phone_number_quality_update(self):
+        value = {"display_phone_number": "15550199", "event": "UPGRADE", "current_limit": "TIER_10K"}
+        self.post(self.envelope(value, field="phone_number_quality_update"))
+        self.assertEqual(self.account.messaging_limit_tier, "TIER_10K")
+        self.assertIn("TIER_10K", self.account.message_ids[0].body)
+
+    def test_account_update_posted(self):
+        value = {"phone_number": "15550199", "event": "ACCOUNT_RESTRICTION", "restriction_info": [{"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION"}]}
+        self.post(self.envelope(value, field="account_update"))
+        self.assertIn("ACCOUNT_RESTRICTION", self.account.message_ids[0].body)
+        self.assertEqual(self.env["crm.whatsapp.webhook.event"].search([], limit=1).state, "done")
+
+    def test_user_preferences_logged(self):
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
+            "user_preferences": [
+                {"wa_id": CUSTOMER_WA_ID, "detail": "User requested to stop marketing messages",
+                 "category": "marketing_messages", "value": "stop", "timestamp": int(time.time())}
+            ],
+        }
+        self.post(self.envelope(value, field="user_preferences"))
+        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)])
+        self.assertTrue(conversation)
+        self.assertIn("marketing_messages", conversation.message_ids[0].body)
+        self.assertIn("stop", conversation.partner_id.message_ids[0].body)
+
+    def test_calls_logged(self):
+        now = int(time.time())
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
+            "calls": [
+                {"id": "wacid.CALL1", "from": CUSTOMER_WA_ID, "to": "15550199", "event": "terminate",
+                 "direction": "USER_INITIATED", "timestamp": str(now), "status": "COMPLETED", "duration": 87},
+            ],
+        }
+        self.post(self.envelope(value, field="calls"))
+        call = self.env["crm.whatsapp.message"].search([("message_type", "=", "call")])
+        self.assertEqual(len(call), 1)
+        self.assertEqual(call.direction, "inbound")
+        self.assertIn("87", call.body)
+        self.assertIn("87", call.conversation_id.message_ids[0].body)
+        self.assertTrue(call.conversation_id.can_send_free_text, "a user call opens the window")
+
+    def test_unknown_field_ignored_with_note(self):
+        self.post(self.envelope({"foo": "bar"}, field="business_capability_update_v2"))
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        self.assertEqual(event.state, "ignored")
+        self.assertIn("business_capability_update_v2", event.error)
