@@ -103,7 +103,7 @@ class WhatsAppApiError(Exception):
 
     @property
     def message(self):
-        """:meth:`get_message` in the current user's language."""
+        """:meth:`get_message` in the request's language (English outside requests)."""
         return self.get_message()
 
     def get_message(self, lang=""):
@@ -119,7 +119,7 @@ class WhatsAppApiError(Exception):
             text = INVALID_RESPONSE_MESSAGE
         else:
             text = UNKNOWN_ERROR_MESSAGE
-        text = text._translate(lang)
+        text = text._translate(lang)  # without lang: the request's language, else default_lang
         meta_text = self.details or self.title
         if meta_text and meta_text not in text:
             text = f"{text} ({meta_text})"
