@@ -4,6 +4,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 
 from markupsafe import Markup
 
@@ -52,6 +53,9 @@ SEND_DEFAULTS = {
     "send_batch_size": 1000,  # messages taken per cron run
     "send_run_seconds": 60,  # a cron run stops dispatching after this; the rest waits for the next run
     "send_max_workers": 8,  # concurrent HTTP calls
+    # requests are spaced 10% wider than the account's throughput allows, so that network
+    # jitter never puts throughput_limit + 1 requests into one second at Meta's end
+    "throughput_margin": 0.1,
     "send_max_retries": 5,
     "retry_base_seconds": 4,  # retry n waits base * 4**n seconds: 4 s, 16 s, 64 s, ~4 min, ~17 min
     # Meta's pair rate is about one message every 6 s per recipient with small bursts allowed:
@@ -480,7 +484,13 @@ class CrmWhatsappMessage(models.Model):
             self._trigger_send_cron()
 
     def _whatsapp_clock(self):
-        """(monotonic clock, sleep) of the dispatcher; tests replace them with a fake clock."""
+        """(monotonic clock, sleep) of the dispatcher; tests may replace them with a fake clock.
+
+        The system clock is read directly: waiting for real time must not depend on a frozen
+        ``time.monotonic`` (freezegun in tests).
+        """
+        if hasattr(time, "clock_gettime"):
+            return partial(time.clock_gettime, time.CLOCK_MONOTONIC), time.sleep
         return time.monotonic, time.sleep
 
     def _whatsapp_executor(self, max_workers):
@@ -496,8 +506,9 @@ class CrmWhatsappMessage(models.Model):
             return
         clock, sleep = self._whatsapp_clock()
         max_workers = max(self._get_send_setting("send_max_workers"), 1)
+        margin = 1 + max(self._get_send_setting("throughput_margin"), 0.0)
         throttle = Throttle(
-            {account.id: account.throughput_limit for account in self.account_id},
+            {account.id: account.throughput_limit / margin for account in self.account_id},
             self._get_send_setting("pair_rate_spacing"),
             self._get_send_setting("pair_rate_burst"),
             clock=clock,
@@ -505,7 +516,8 @@ class CrmWhatsappMessage(models.Model):
         self._seed_pair_rate(throttle)
         apis = {account.id: account._get_api() for account in self.account_id}
         pending = [(m.account_id.id, m.conversation_id.id, (m.id, m.payload)) for m in self]
-        deadline = clock() + self._get_send_setting("send_run_seconds")
+        run_seconds = self._get_send_setting("send_run_seconds")
+        deadline, slept = clock() + run_seconds, 0.0  # slept: also ends the run if the clock is frozen
         running = {}  # future -> message id
         slots = threading.BoundedSemaphore(max_workers)
         done_count = 0
@@ -519,13 +531,15 @@ class CrmWhatsappMessage(models.Model):
                     self.env.cr.commit()
 
         with self._whatsapp_executor(max_workers) as pool:
-            while pending and clock() < deadline:
+            while pending and clock() < deadline and slept < run_seconds:
                 slots.acquire()  # a free worker first, so the request starts when it is allowed
                 index, wait = throttle.pick([(acc, (acc, rec), item) for acc, rec, item in pending])
                 if index is None:
                     slots.release()
                     collect()
-                    sleep(min(wait, max(deadline - clock(), 0)))
+                    pause = min(wait, max(deadline - clock(), 0))
+                    sleep(pause)
+                    slept += pause
                     continue
                 account_id, _recipient, (message_id, payload) = pending.pop(index)
                 future = pool.submit(_call_send, apis[account_id], payload)

@@ -4,3 +4,6 @@ from . import test_whatsapp_cloud_api
 from . import test_cloud_api_emulator
 from . import test_crm_whatsapp_account
 from . import test_webhook_controller
+from . import test_outbound_send
+from . import test_outbound_composer
+from . import test_outbound_throttle

@@ -1,0 +1,175 @@
+import base64
+from datetime import timedelta
+
+from odoo.tests import Form, tagged
+
+from .test_outbound_send import NOW, WINDOW_TEXT, OutboundCase
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundComposer(OutboundCase):
+    """The composer as a salesperson: from the lead form, the contact form and list views."""
+
+    def _composer_form(self, records, **context):
+        return Form(
+            self.env["crm.whatsapp.composer"]
+            .with_user(self.user_salesman)
+            .with_context(default_res_model=records._name, default_res_id=records.id, **context)
+        )
+
+    def test_window_open_free_text(self):
+        form = self._composer_form(self.lead)
+        self.assertTrue(form.window_open)
+        self.assertEqual(form.window_expires_at, NOW + timedelta(hours=23))
+        self.assertEqual(form.kind, "text")
+        form.body = "Your quote is ready"
+        self.assertEqual(form.preview, "Your quote is ready")
+        composer = form.save()
+        with self.mock_whatsapp_api():
+            action = composer.action_send()
+        self.assertEqual(action["params"]["type"], "success")
+        message = self.lead.whatsapp_message_ids
+        self.assertEqual(len(message), 1)
+        self.assertRecordValues(
+            message,
+            [
+                {
+                    "direction": "outbound",
+                    "state": "sent",
+                    "author_id": self.user_salesman.id,
+                    "conversation_id": self.conversation.id,
+                    "partner_id": self.partner.id,
+                    "body": "Your quote is ready",
+                }
+            ],
+        )
+        self.assertEqual(self.sent_payloads()[0]["text"]["body"], "Your quote is ready")
+        self.assertEqual(message.mail_message_id.author_id, self.user_salesman.partner_id)
+
+    def test_window_closed_only_templates(self):
+        self._close_window()
+        form = self._composer_form(self.lead)
+        self.assertFalse(form.window_open)
+        self.assertEqual(form.kind, "template")
+        with self.assertRaises(AssertionError):  # free text is read-only outside the window
+            form.body = "Hello"
+        form.template_id = self.template
+        self.assertEqual(form.preview, "Hello Alice Customer, your order Big deal is ready.")
+        composer = form.save()
+        # the server refuses free text whatever the client sends
+        composer.write({"kind": "text", "body": "Hello"})
+        with self.mock_whatsapp_api():
+            with self.assertUserError(WINDOW_TEXT):
+                composer.action_send()
+            self.assertFalse(self._wa_requests)
+            composer.write({"kind": "template"})
+            composer.action_send()
+        self.assertEqual(self.sent_payloads()[0]["template"]["name"], "order_ready")
+        message = self.lead.whatsapp_message_ids
+        self.assertEqual(message.body, "Hello Alice Customer, your order Big deal is ready.")
+        self.assertEqual(message.template_parameters, {"1": "Alice Customer", "2": "Big deal"})
+
+    def test_partner_form_attachments(self):
+        form = self._composer_form(self.partner)
+        self.assertEqual(form.recipient, self.conversation.display_name)
+        form.body = "Here is the picture"
+        composer = form.save()
+        attachments = self.env["ir.attachment"].with_user(self.user_salesman).create(
+            [
+                {"name": "photo.png", "datas": base64.b64encode(b"\x89PNG fake"), "mimetype": "image/png",
+                 "res_model": "crm.whatsapp.composer", "res_id": composer.id},
+                {"name": "voice.ogg", "datas": base64.b64encode(b"OggS fake"), "mimetype": "audio/ogg",
+                 "res_model": "crm.whatsapp.composer", "res_id": composer.id},
+            ]
+        )  # fmt: skip
+        composer.attachment_ids = attachments
+        with self.mock_whatsapp_api():
+            composer.action_send()
+        payloads = self.sent_payloads()
+        self.assertEqual([p["type"] for p in payloads], ["image", "audio"])
+        self.assertEqual(payloads[0]["image"], {"id": "media-upload-1", "caption": "Here is the picture"})
+        self.assertEqual(payloads[1]["audio"], {"id": "media-upload-1"})
+        messages = self.partner.whatsapp_message_ids
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+        self.assertEqual(messages.mail_message_id.mapped("model"), ["res.partner", "res.partner"])
+
+    def test_reply_buttons(self):
+        form = self._composer_form(self.lead)
+        form.kind = "buttons"
+        form.body = "Shall we meet?"
+        form.button_1 = "Yes"
+        form.button_2 = "Another day"
+        self.assertEqual(form.preview, "Shall we meet?\n\n[Yes] | [Another day]")
+        with self.mock_whatsapp_api():
+            form.save().action_send()
+        self.assertEqual(
+            self.sent_payloads()[0]["interactive"]["action"]["buttons"],
+            [
+                {"type": "reply", "reply": {"id": "button_1", "title": "Yes"}},
+                {"type": "reply", "reply": {"id": "button_2", "title": "Another day"}},
+            ],
+        )
+
+    def test_api_failure_reported(self):
+        form = self._composer_form(self.lead)
+        form.body = "Hello"
+        with self.mock_whatsapp_api(sim_error=self.api_error(131026)):
+            action = form.save().action_send()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("may not be on WhatsApp", action["params"]["message"])
+        self.assertEqual(self.lead.whatsapp_message_ids.state, "failed")
+
+    def test_lead_without_conversation(self):
+        """A conversation is created from the lead's number."""
+        lead = self.env["crm.lead"].create(
+            {"name": "New lead", "user_id": self.user_salesman.id, "contact_name": "Bob", "mobile": "+32 470 99 88 77"}
+        )
+        form = self._composer_form(lead)
+        self.assertFalse(form.window_open)
+        self.assertEqual(form.recipient, "+32470998877")
+        form.template_id = self.template
+        with self.mock_whatsapp_api():
+            form.save().action_send()
+        self.assertEqual(self.sent_payloads()[0]["to"], "+32470998877")
+        conversation = lead.whatsapp_message_ids.conversation_id
+        self.assertEqual(conversation.wa_id, "32470998877")
+        self.assertEqual(conversation.lead_id, lead)
+
+    def test_no_number(self):
+        lead = self.env["crm.lead"].create({"name": "No phone", "user_id": self.user_salesman.id})
+        form = self._composer_form(lead)
+        form.template_id = self.template
+        with self.mock_whatsapp_api(), self.assertUserError("has no WhatsApp number"):
+            form.save().action_send()
+
+    def test_mass_queue_from_list(self):
+        other_partner = self.env["res.partner"].create({"name": "Carol", "mobile": "+32 470 55 44 33"})
+        leads = self.lead | self.env["crm.lead"].create(
+            [
+                {"name": "Carol's deal", "partner_id": other_partner.id, "user_id": self.user_salesman.id},
+                {"name": "Nobody", "user_id": self.user_salesman.id},
+            ]
+        )
+        form = Form(
+            self.env["crm.whatsapp.composer"]
+            .with_user(self.user_salesman)
+            .with_context(active_model="crm.lead", active_ids=leads.ids, default_composition_mode="mass")
+        )
+        self.assertEqual(form.composition_mode, "mass")
+        form.kind = "template"
+        form.template_id = self.template
+        composer = form.save()
+        triggers = self.env["ir.cron.trigger"].search_count([])
+        with self.mock_whatsapp_api():
+            action = composer.action_send()
+            self.assertFalse(self._wa_requests, "mass sending only queues")
+            messages = leads.whatsapp_message_ids
+            self.assertEqual(sorted(messages.mapped("state")), ["queued", "queued", "refused"])
+            self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers, "the cron runs at once")
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertIn("2 WhatsApp messages queued, 1 refused", action["params"]["message"])
+        self.assertEqual(sorted(messages.mapped("state")), ["refused", "sent", "sent"])
+        self.assertEqual(
+            sorted(p["template"]["components"][0]["parameters"][1]["text"] for p in self.sent_payloads()),
+            ["Big deal", "Carol's deal"],
+        )

@@ -1,0 +1,350 @@
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from freezegun import freeze_time
+
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import WhatsappCase
+
+NOW = datetime(2026, 11, 20, 10, 0, 0)
+WINDOW_TEXT = "Outside the 24-hour window: choose an approved template"
+
+
+class OutboundCase(WhatsappCase):
+    """A lead of a customer who wrote an hour before ``NOW``, and an approved template."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env["res.partner"].create({"name": "Alice Customer", "mobile": "+32 470 12 34 56"})
+        cls.lead = cls.env["crm.lead"].create(
+            {"name": "Big deal", "partner_id": cls.partner.id, "user_id": cls.user_salesman.id, "type": "opportunity"}
+        )
+        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
+            {
+                "account_id": cls.account.id,
+                "wa_id": "32470123456",
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "user_id": cls.user_salesman.id,
+                "last_inbound_at": NOW - timedelta(hours=1),
+            }
+        )
+        cls.template = cls.env["crm.whatsapp.template"].create(
+            {
+                "name": "order_ready",
+                "language": "en_US",
+                "account_id": cls.account.id,
+                "status": "approved",
+                "body": "Hello {{1}}, your order {{2}} is ready.",
+                "variable_ids": [
+                    (0, 0, {"placeholder": "1", "field_path": "partner_id.name", "default_value": "there"}),
+                    (0, 0, {"placeholder": "2", "field_path": "name"}),
+                ],
+            }
+        )
+
+    freeze = True  # tests run at NOW
+
+    def setUp(self):
+        super().setUp()
+        if self.freeze:
+            self.frozen = self.startPatcher(freeze_time(NOW))
+
+    @contextmanager
+    def assertUserError(self, text):
+        """A UserError containing ``text``; its transaction is rolled back (as in the UI)."""
+        with self.assertRaises(UserError) as catcher:
+            yield
+        self.assertIn(text, str(catcher.exception))
+
+    def _message(self, **values):
+        return self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": self.conversation.id,
+                "partner_id": self.partner.id,
+                "lead_id": self.lead.id,
+                "author_id": self.env.uid,
+                "direction": "outbound",
+                "message_type": "text",
+                "body": "Hello Alice",
+                **values,
+            }
+        )
+
+    def _template_message(self):
+        return self._message(
+            message_type="template",
+            template_id=self.template.id,
+            template_parameters={"1": "Alice Customer", "2": "Big deal"},
+            body="Hello Alice Customer, your order Big deal is ready.",
+        )
+
+    def _close_window(self):
+        self.frozen.move_to(NOW + timedelta(days=2))
+        self.env.invalidate_all()
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundSend(OutboundCase):
+    def test_send_inside_window(self):
+        message = self._message()
+        with self.mock_whatsapp_api():
+            message._send(raise_exception=True)
+        expected = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "+32470123456",
+            "type": "text",
+            "text": {"preview_url": False, "body": "Hello Alice"},
+        }
+        self.assertEqual(self.sent_payloads(), [expected])
+        self.assertEqual(message.state, "sent")
+        self.assertTrue(message.wamid.startswith("wamid."))
+        self.assertEqual(message.payload, {k: v for k, v in expected.items() if k != "messaging_product"})
+
+    def test_free_text_outside_window_refused(self):
+        self._close_window()
+        message = self._message()
+        with self.mock_whatsapp_api():
+            with self.assertUserError(WINDOW_TEXT):
+                message._send(raise_exception=True)
+            self.assertFalse(self._wa_requests)
+            # queued (bulk) path: the refusal is recorded on the message
+            message._enqueue()
+            self.env["crm.whatsapp.message"]._process_queue()
+            self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertEqual(message.error_message, WINDOW_TEXT)
+
+    def test_template_outside_window(self):
+        self._close_window()
+        message = self._template_message()
+        with self.mock_whatsapp_api():
+            message._send(raise_exception=True)
+        self.assertEqual(
+            self.sent_payloads(),
+            [
+                {
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": "+32470123456",
+                    "type": "template",
+                    "template": {
+                        "name": "order_ready",
+                        "language": {"code": "en_US"},
+                        "components": [
+                            {
+                                "type": "body",
+                                "parameters": [
+                                    {"type": "text", "text": "Alice Customer"},
+                                    {"type": "text", "text": "Big deal"},
+                                ],
+                            }
+                        ],
+                    },
+                }
+            ],
+        )
+        self.assertEqual(message.state, "sent")
+
+    def test_unapproved_template_refused(self):
+        self.template.status = "pending"
+        message = self._template_message()
+        with self.mock_whatsapp_api(), self.assertUserError("Only approved templates"):
+            message._send(raise_exception=True)
+        self.assertFalse(self._wa_requests)
+
+    def test_opted_out_number_refused(self):
+        self.env["phone.blacklist"].sudo().create({"number": "+32470123456"})
+        message = self._template_message()
+        with self.mock_whatsapp_api():
+            message._send()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn("opted out", message.error_message)
+
+    def test_invalid_number_refused(self):
+        self.conversation.wa_id = "3212"
+        message = self._message()
+        with self.mock_whatsapp_api():
+            message._send()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn("not a valid WhatsApp number", message.error_message)
+
+    def test_username_recipient_and_reply_context(self):
+        self.conversation.write({"wa_id": False, "wa_user_id": "US.13491208655302741918"})
+        customer_message = self._message(direction="inbound", state="received", wamid="wamid.IN1")
+        message = self._message(reply_to_id=customer_message.id, body="See https://example.com")
+        with self.mock_whatsapp_api():
+            message._send(raise_exception=True)
+        self.assertEqual(
+            self.sent_payloads(),
+            [
+                {
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "recipient": "US.13491208655302741918",
+                    "type": "text",
+                    "context": {"message_id": "wamid.IN1"},
+                    "text": {"preview_url": True, "body": "See https://example.com"},
+                }
+            ],
+        )
+
+    def test_interactive_buttons_payload(self):
+        buttons = [{"id": "button_1", "title": "Yes"}, {"id": "button_2", "title": "No"}]
+        message = self._message(message_type="interactive", body="Confirm?", buttons=buttons)
+        with self.mock_whatsapp_api():
+            message._send(raise_exception=True)
+        self.assertEqual(
+            self.sent_payloads()[0]["interactive"],
+            {
+                "type": "button",
+                "body": {"text": "Confirm?"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "button_1", "title": "Yes"}},
+                        {"type": "reply", "reply": {"id": "button_2", "title": "No"}},
+                    ]
+                },
+            },
+        )
+        too_long = self._message(message_type="interactive", body="?", buttons=[{"id": "b", "title": "x" * 21}])
+        with self.mock_whatsapp_api(), self.assertUserError("1 to 20 characters"):
+            too_long._send(raise_exception=True)
+
+    def test_media_uploaded_then_sent_by_id(self):
+        attachment = self.env["ir.attachment"].create(
+            {"name": "quote.pdf", "raw": b"%PDF-1.4 quote", "mimetype": "application/pdf"}
+        )
+        message = self._message(
+            message_type="document", body="Your quote", attachment_ids=[(6, 0, attachment.ids)],
+            media_filename="quote.pdf",
+        )  # fmt: skip
+        with self.mock_whatsapp_api():
+            message._send(raise_exception=True)
+        upload, send = self._wa_requests
+        self.assertTrue(upload["path"].endswith("/media"))
+        self.assertEqual(upload["files"]["file"], ("quote.pdf", b"%PDF-1.4 quote", "application/pdf"))
+        self.assertEqual(
+            send["json"]["document"], {"id": "media-upload-1", "caption": "Your quote", "filename": "quote.pdf"}
+        )
+        self.assertEqual(message.state, "sent")
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundRetry(OutboundCase):
+    def test_retryable_error_then_success(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=[self.api_error(131000, http_status=500), None]):
+            message._send()
+            self.assertEqual(message.state, "queued")
+            self.assertEqual(message.retry_count, 1)
+            self.assertEqual(message.next_try_at, NOW + timedelta(seconds=4))
+            self.assertEqual(message.error_code, 131000)
+            # not due yet: the cron leaves it alone
+            self.env["crm.whatsapp.message"]._process_queue()
+            self.assertEqual(len(self._wa_requests), 1)
+            self.frozen.tick(timedelta(seconds=5))
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(len(self._wa_requests), 2)
+        self.assertEqual(self._wa_requests[0]["json"], self._wa_requests[1]["json"])
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.retry_count, 1)
+        self.assertFalse(message.error_message)
+        self.assertFalse(message.next_try_at)
+        self.assertEqual(self.env["crm.whatsapp.message"].search_count([("conversation_id", "=", self.conversation.id)]), 1)
+
+    def test_backoff_grows_and_retries_end(self):
+        self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_max_retries", "2")
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(130429)):
+            message._send()
+            self.assertEqual(message.next_try_at, NOW + timedelta(seconds=4))
+            self.frozen.tick(timedelta(seconds=4))
+            self.env["crm.whatsapp.message"]._process_queue()
+            self.assertEqual(message.next_try_at, NOW + timedelta(seconds=4 + 16))
+            self.frozen.tick(timedelta(seconds=16))
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(len(self._wa_requests), 3)
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.error_code, 130429)
+
+    def test_permanent_error_fails_at_once(self):
+        message = self._template_message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(132001, details="template name does not exist")):
+            message._send()
+            self.frozen.tick(timedelta(hours=1))
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(len(self._wa_requests), 1, "a permanent error is not retried")
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.error_code, 132001)
+        self.assertIn("does not exist or is not approved", message.error_message)
+        self.assertFalse(message.retry_count)
+
+    def test_window_error_explains(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(131047)):
+            message._send()
+        self.assertEqual(message.state, "failed")
+        self.assertIn(WINDOW_TEXT, message.error_message)
+
+    def test_opt_out_error_blacklists(self):
+        message = self._template_message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(131050)):
+            message._send()
+        self.assertEqual(message.state, "failed")
+        self.assertTrue(self.env["phone.blacklist"].sudo().search([("number", "=", "+32470123456")]))
+        # nothing more goes to this number
+        with self.mock_whatsapp_api():
+            self._template_message()._send()
+        self.assertFalse(self._wa_requests)
+
+    def test_token_error_flags_account(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(190, http_status=401)):
+            message._send()
+        self.assertEqual(message.state, "failed")
+        self.assertTrue(self.account.token_invalid)
+        with self.mock_whatsapp_api():
+            self._message()._send()
+        self.assertFalse(self._wa_requests, "nothing is sent with a token known to be invalid")
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundChatter(OutboundCase):
+    def test_status_shown_in_chatter(self):
+        message = self._message()
+        mail_message = message.mail_message_id
+        self.assertEqual(mail_message.model, "crm.lead")
+        self.assertEqual(mail_message.res_id, self.lead.id)
+        self.assertEqual(mail_message.author_id, self.env.user.partner_id)
+        self.assertIn("Hello Alice", mail_message.body)
+        self.assertIn("Queued", mail_message.body)
+        with self.mock_whatsapp_api():
+            message._send()
+        self.assertIn("Sent", mail_message.body)
+        # status webhooks write the state
+        message.write({"state": "delivered"})
+        self.assertIn("Delivered", mail_message.body)
+        self.assertNotIn("Sent", mail_message.body)
+        message.write({"state": "read"})
+        self.assertIn("Read", mail_message.body)
+        self.assertIn("fa-check-circle", mail_message.body)
+
+    def test_failure_shown_in_chatter(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=self.api_error(131026)):
+            message._send()
+        self.assertIn("Failed", message.mail_message_id.body)
+        self.assertIn("may not be on WhatsApp", message.mail_message_id.body)
+
+    def test_partner_chatter_without_lead(self):
+        message = self._message(lead_id=False)
+        self.assertEqual(message.mail_message_id.model, "res.partner")
+        self.assertEqual(message.mail_message_id.res_id, self.partner.id)
