@@ -7,3 +7,4 @@ from . import test_webhook_controller
 from . import test_outbound_send
 from . import test_outbound_composer
 from . import test_outbound_throttle
+from . import test_outbound_server_action

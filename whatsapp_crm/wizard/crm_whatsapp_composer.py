@@ -25,7 +25,6 @@ class CrmWhatsappComposer(models.TransientModel):
         compute="_compute_account_id",
         store=True,
         readonly=False,
-        required=True,
     )
     conversation_id = fields.Many2one("crm.whatsapp.conversation", compute="_compute_conversation_id")
     recipient = fields.Char("To", compute="_compute_conversation_id")
@@ -37,7 +36,6 @@ class CrmWhatsappComposer(models.TransientModel):
         compute="_compute_kind",
         store=True,
         readonly=False,
-        required=True,
     )
     body = fields.Text("Message")
     attachment_ids = fields.Many2many(
@@ -216,6 +214,8 @@ class CrmWhatsappComposer(models.TransientModel):
         records = self._get_records()
         if not records:
             raise UserError(_("There is nobody to send this WhatsApp message to."))
+        if not self.account_id:
+            raise UserError(_("Configure a WhatsApp account first."))
         if self.attachment_ids:
             # sudo: the files were uploaded on this wizard; they now belong to the first document
             self.attachment_ids.sudo().write({"res_model": records._name, "res_id": records[:1].id})

@@ -1,0 +1,92 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .test_outbound_send import OutboundCase
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundServerAction(OutboundCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead_model = cls.env["ir.model"]._get("crm.lead")
+        cls.won_stage = cls.env["crm.stage"].create({"name": "Signed", "sequence": 90})
+
+    def _whatsapp_action(self, **values):
+        return self.env["ir.actions.server"].create(
+            {
+                "name": "WhatsApp the customer",
+                "model_id": self.lead_model.id,
+                "state": "whatsapp_crm",
+                "whatsapp_crm_template_id": self.template.id,
+                **values,
+            }
+        )
+
+    def test_automation_on_stage_change(self):
+        automation = self.env["base.automation"].create(
+            {
+                "name": "Tell the customer the deal is signed",
+                "model_id": self.lead_model.id,
+                "trigger": "on_stage_set",
+                "trg_field_ref": self.won_stage.id,
+            }
+        )
+        self._whatsapp_action(base_automation_id=automation.id, usage="base_automation")
+        self.assertEqual(self._whatsapp_action().whatsapp_crm_send_mode, "queue")
+        triggers = self.env["ir.cron.trigger"].search_count([])
+        with self.mock_whatsapp_api():
+            self.lead.with_user(self.user_salesman).stage_id = self.won_stage
+            message = self.lead.whatsapp_message_ids
+            self.assertRecordValues(
+                message,
+                [{"state": "queued", "message_type": "template", "template_id": self.template.id,
+                  "author_id": self.user_salesman.id, "body": "Hello Alice Customer, your order Big deal is ready."}],
+            )  # fmt: skip
+            self.assertFalse(self._wa_requests, "automations queue")
+            self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers)
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(self.sent_payloads()[0]["template"]["name"], "order_ready")
+        self.assertEqual(self.sent_payloads()[0]["to"], "+32470123456")
+        # another stage does not send
+        with self.mock_whatsapp_api():
+            self.lead.stage_id = self.env["crm.stage"].create({"name": "Other"})
+        self.assertEqual(len(self.lead.whatsapp_message_ids), 1)
+
+    def test_automation_on_lead_creation(self):
+        automation = self.env["base.automation"].create(
+            {
+                "name": "Greet leads once they have a mobile number",
+                "model_id": self.lead_model.id,
+                "trigger": "on_create_or_write",
+                "trigger_field_ids": [(6, 0, self.env["ir.model.fields"]._get("crm.lead", "mobile").ids)],
+                "filter_pre_domain": "[('mobile', '=', False)]",
+                "filter_domain": "[('mobile', '!=', False)]",
+            }
+        )
+        self._whatsapp_action(base_automation_id=automation.id, usage="base_automation")
+        with self.mock_whatsapp_api():
+            lead = self.env["crm.lead"].create(
+                {"name": "Website form", "contact_name": "Dan", "mobile": "+32 470 11 22 33"}
+            )
+            self.env["crm.whatsapp.message"]._process_queue()
+            lead.write({"name": "Website form (qualified)", "mobile": "+32 470 11 22 34"})
+        self.assertEqual(len(self.sent_payloads()), 1, "the rule fires once")
+        self.assertEqual(lead.whatsapp_message_ids.state, "sent")
+        self.assertEqual(self.sent_payloads()[0]["to"], "+32470112233")
+        # the variable without value falls back to its default
+        self.assertEqual(lead.whatsapp_message_ids.body, "Hello there, your order Website form is ready.")
+
+    def test_action_menu_send_now(self):
+        action = self._whatsapp_action(
+            whatsapp_crm_template_id=False, whatsapp_crm_body="We are on our way", whatsapp_crm_send_mode="now"
+        )
+        with self.mock_whatsapp_api():
+            action.with_context(active_model="crm.lead", active_ids=self.lead.ids).run()
+        self.assertEqual(self.sent_payloads()[0]["text"]["body"], "We are on our way")
+        self.assertEqual(self.lead.whatsapp_message_ids.state, "sent")
+
+    def test_action_needs_template_or_text(self):
+        with self.assertRaises(ValidationError):
+            self._whatsapp_action(whatsapp_crm_template_id=False)
