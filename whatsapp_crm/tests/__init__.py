@@ -8,3 +8,4 @@ from . import test_outbound_send
 from . import test_outbound_composer
 from . import test_outbound_throttle
 from . import test_outbound_server_action
+from . import test_webhook_concurrency

@@ -1,0 +1,96 @@
+"""Concurrent first messages from one number, on real committed transactions."""
+
+import threading
+import time
+
+from odoo import SUPERUSER_ID, api
+from odoo.api import Transaction
+from odoo.tests import TransactionCase, tagged
+
+from .common import encode_payload, new_wamid
+
+PHONE_NUMBER_ID = "109000000000777"
+WABA_ID = "209000000000777"
+WA_ID_LONG = "5531991234567"  # Brazil, with the mobile's ninth digit
+WA_ID_SHORT = "553191234567"  # the same number as WhatsApp may report it
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestWebhookConcurrency(TransactionCase):
+    """Each worker has its own cursor and commits, as two webhook requests would; cleaned afterwards."""
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            team = env["crm.team"].create({"name": "Concurrency team"})
+            account = env["crm.whatsapp.account"].create(
+                {
+                    "name": "Concurrency line",
+                    "waba_id": WABA_ID,
+                    "phone_number_id": PHONE_NUMBER_ID,
+                    "access_token": "token",
+                    "app_secret": "secret",
+                    "team_id": team.id,
+                    "lead_policy": "no_open_lead",
+                }
+            )
+            self.account_id, self.team_id = account.id, team.id
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["crm.whatsapp.account"].browse(self.account_id)
+            conversations = env["crm.whatsapp.conversation"].search([("account_id", "=", account.id)])
+            partners = conversations.partner_id
+            leads = env["crm.lead"].with_context(active_test=False).search([("team_id", "=", self.team_id)])
+            leads.unlink()
+            account.unlink()  # cascades to conversations, messages and events
+            partners.unlink()
+            env["crm.team"].browse(self.team_id).unlink()
+
+    def _deliver(self, wa_id, barrier, states):
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550777", "phone_number_id": PHONE_NUMBER_ID},
+                "contacts": [{"profile": {"name": "Rita Concurrent"}, "wa_id": wa_id}],
+                "messages": [{"from": wa_id, "id": new_wamid(), "timestamp": str(int(time.time())),
+                              "type": "text", "text": {"body": f"hello from {wa_id}"}}],
+            }}]}],
+        }
+        with self.registry.cursor() as cr:
+            # the main thread holds the registry lock while tests run: give the env its registry directly
+            cr.transaction = Transaction(self.registry)
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["crm.whatsapp.account"].browse(self.account_id)
+            event = env["crm.whatsapp.webhook.event"]._store(encode_payload(payload), payload, account)
+            cr.commit()
+            barrier.wait(timeout=30)
+            event._process()
+            cr.commit()
+            states.append(event.state)
+
+    def test_concurrent_first_messages_one_contact_conversation_lead(self):
+        wa_ids = [WA_ID_LONG, WA_ID_SHORT, WA_ID_LONG, WA_ID_SHORT]
+        barrier, states = threading.Barrier(len(wa_ids)), []
+        threads = [threading.Thread(target=self._deliver, args=(wa_id, barrier, states)) for wa_id in wa_ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertEqual(states, ["done"] * len(wa_ids))
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            conversations = env["crm.whatsapp.conversation"].search([("account_id", "=", self.account_id)])
+            self.assertEqual(len(conversations), 1, "one conversation for one number")
+            messages = env["crm.whatsapp.message"].search([("account_id", "=", self.account_id)])
+            self.assertEqual(len(messages), len(wa_ids))
+            self.assertEqual(messages.conversation_id, conversations)
+            self.assertEqual(len(messages.partner_id), 1, "one contact")
+            self.assertEqual(env["res.partner"].search_count([("name", "=", "Rita Concurrent")]), 1)
+            leads = env["crm.lead"].search([("team_id", "=", self.team_id)])
+            self.assertEqual(len(leads), 1, "one lead")
+            self.assertEqual(messages.lead_id, leads)
