@@ -26,7 +26,7 @@ import xmlrpc.client
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dev  # noqa: E402
+import dev
 
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "300000000000001"
@@ -140,10 +140,23 @@ def main():
         rpc = xmlrpc.client.ServerProxy(f"{base_url}/xmlrpc/2/object")
         uid = xmlrpc.client.ServerProxy(f"{base_url}/xmlrpc/2/common").authenticate(database, "admin", "admin", {})
         rpc.execute_kw(
-            database, uid, "admin", "crm.whatsapp.account", "create",
-            [{"name": "Bench", "waba_id": WABA_ID, "phone_number_id": PHONE_NUMBER_ID, "access_token": "bench",
-              "app_secret": APP_SECRET, "api_base_url": "http://127.0.0.1:9", "lead_policy": "no_open_lead"}],
-        )  # fmt: skip
+            database,
+            uid,
+            "admin",
+            "crm.whatsapp.account",
+            "create",
+            [
+                {
+                    "name": "Bench",
+                    "waba_id": WABA_ID,
+                    "phone_number_id": PHONE_NUMBER_ID,
+                    "access_token": "bench",
+                    "app_secret": APP_SECRET,
+                    "api_base_url": "http://127.0.0.1:9",
+                    "lead_policy": "no_open_lead",
+                }
+            ],
+        )
         url = f"{base_url}/{dev.MODULE}/webhook"
         senders = [f"4915{index:08d}" for index in range(args.senders)]
         payloads = [text_payload(senders[i % len(senders)], i) for i in range(args.messages)]

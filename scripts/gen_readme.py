@@ -58,7 +58,7 @@ def build():
             continue
         if section:
             out += heading(section, 1)
-        out += convert(path.read_text(), 1 if section else 0) + [""]
+        out += [*convert(path.read_text(), 1 if section else 0), ""]
     return "\n".join(line.rstrip() for line in out).rstrip() + "\n"
 
 
