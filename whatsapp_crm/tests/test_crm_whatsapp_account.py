@@ -2,6 +2,8 @@
 
 import logging
 import socket
+from contextlib import nullcontext
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
@@ -41,6 +43,15 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
                     account.read([field])
                 with self.assertRaises(AccessError):
                     account.search([(field, "=", "anything")])
+
+    def test_secrets_absent_from_salesman_form(self):
+        views = self.env["crm.whatsapp.account"].with_user(self.user_salesman).get_views([(False, "form")])
+        arch = views["views"]["form"]["arch"]
+        self.assertIn('name="waba_id"', arch)
+        for field in SECRET_FIELDS:
+            self.assertNotIn(f'name="{field}"', arch)
+        with self.assertRaises(AccessError):
+            self.account.with_user(self.user_salesman).web_read({"access_token": {}})
 
     def test_secrets_visible_to_admin(self):
         account = self.account.with_user(self.user_admin)
@@ -103,6 +114,19 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
         self.account.access_token = "the-new-token"
         self.assertFalse(self.account.token_invalid)
         self.assertEqual(self.click_test_connection()["params"]["type"], "success")
+
+    def test_token_flag_survives_rollback(self):
+        """The button's UserError rolls the transaction back; the flag is written again after."""
+        self.start_emulator(access_token="another-token")
+        callbacks = self.env.cr.postrollback._funcs
+        with self.assertRaises(UserError):  # rolls back its savepoint, as a request rolls back
+            self.account.with_user(self.user_admin).action_test_connection()
+        self.assertFalse(self.account.token_invalid)
+        flag = callbacks.pop()  # what the rollback of a real request's cursor would run
+        with patch.object(type(self.registry), "cursor", lambda registry, *args: nullcontext(self.env.cr)):
+            flag()
+        self.account.invalidate_recordset(["token_invalid"])
+        self.assertTrue(self.account.token_invalid)
 
     def test_connection_failure_in_words(self):
         with self.mock_whatsapp_api(sim_error=self.api_error(133010, "Account not registered")):
