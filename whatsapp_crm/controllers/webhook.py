@@ -61,7 +61,7 @@ class WhatsappCrmWebhook(http.Controller):
             try:
                 event._process()
                 env.cr.commit()
-            except Exception:  # noqa: BLE001 - the event is stored: the cron will retry it
+            except Exception:
                 env.cr.rollback()
                 _logger.exception("WhatsApp webhook event %s left pending", event.id)
         _logger.debug("WhatsApp webhook handled in %.0f ms", (time.monotonic() - started) * 1000)

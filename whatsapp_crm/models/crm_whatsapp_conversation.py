@@ -34,7 +34,9 @@ class CrmWhatsappConversation(models.Model):
     last_inbound_at = fields.Datetime("Last Customer Message", readonly=True)
     last_message_at = fields.Datetime(readonly=True)
     window_expires_at = fields.Datetime(
-        "Window Expires", compute="_compute_window_expires_at", store=True,
+        "Window Expires",
+        compute="_compute_window_expires_at",
+        store=True,
         help="Free text may be sent until 24 hours after the customer's last message.",
     )
     can_send_free_text = fields.Boolean(compute="_compute_can_send_free_text")
@@ -111,18 +113,7 @@ class CrmWhatsappConversation(models.Model):
             return self.browse()
         conversation = self._find(account, wa_id, wa_user_id)
         if conversation:
-            updates = {}
-            if wa_user_id and not conversation.wa_user_id:
-                updates["wa_user_id"] = wa_user_id
-            if wa_id and not conversation.wa_id:
-                updates["wa_id"] = wa_id
-            if profile_name and profile_name != conversation.profile_name:
-                updates["profile_name"] = profile_name
-            if partner and not conversation.partner_id:
-                updates["partner_id"] = partner.id
-            if updates:
-                conversation.write(updates)
-            return conversation
+            return conversation._update_identity(wa_id, wa_user_id, profile_name, partner)
         if not partner:
             Partner = self.env["res.partner"]
             if wa_id:
@@ -141,6 +132,22 @@ class CrmWhatsappConversation(models.Model):
                 "user_id": user.id,
             }
         )
+
+    def _update_identity(self, wa_id=None, wa_user_id=None, profile_name=None, partner=None):
+        """Complete the customer's ids and refresh the profile name; return self."""
+        self.ensure_one()
+        updates = {}
+        if wa_user_id and not self.wa_user_id:
+            updates["wa_user_id"] = wa_user_id
+        if wa_id and not self.wa_id:
+            updates["wa_id"] = wa_digits(wa_id)
+        if profile_name and profile_name != self.profile_name:
+            updates["profile_name"] = profile_name
+        if partner and not self.partner_id:
+            updates["partner_id"] = partner.id
+        if updates:
+            self.write(updates)
+        return self
 
     @api.model
     def _next_agent(self, account):

@@ -90,8 +90,10 @@ class CrmWhatsappWebhookEvent(models.Model):
     # ------------------------------------------------------------
 
     def action_process_again(self):
-        self.write({"state": "pending", "next_attempt_at": False})
-        self._process()
+        # processing writes contacts, leads and account notes on WhatsApp's behalf
+        events = self.sudo()
+        events.write({"state": "pending", "next_attempt_at": False})
+        events._process()
 
     @api.model
     def _cron_process(self, limit=200):
@@ -126,7 +128,7 @@ class CrmWhatsappWebhookEvent(models.Model):
             try:
                 with cr.savepoint():
                     notes, outcome = event._apply(json.loads(event.payload))
-            except Exception as error:  # noqa: BLE001 - any failure must be recorded, never lost
+            except Exception as error:
                 _logger.warning("WhatsApp webhook event %s failed: %s", event.id, error, exc_info=True)
                 attempts = event.attempts + 1
                 event.write(
@@ -201,9 +203,10 @@ class CrmWhatsappWebhookEvent(models.Model):
         same_waba = accounts.filtered(lambda a: a.waba_id == str(waba_id))
         display = "".join(filter(str.isdigit, str(value.get("display_phone_number") or "")))
         if display and len(same_waba) > 1:
-            same_waba = same_waba.filtered(
-                lambda a: "".join(filter(str.isdigit, a.display_phone_number or "")) == display
-            ) or same_waba
+            same_waba = (
+                same_waba.filtered(lambda a: "".join(filter(str.isdigit, a.display_phone_number or "")) == display)
+                or same_waba
+            )
         return same_waba[:1]
 
     def _lock_customers(self, payload, accounts):
@@ -232,7 +235,13 @@ class CrmWhatsappWebhookEvent(models.Model):
             self._apply_inbound_message(account, message, contacts)
         for status in value.get("statuses") or []:
             if not self._apply_status(account, status):
-                notes.append(_("Status %(status)s for unknown message %(wamid)s.", status=status.get("status"), wamid=status.get("id")))
+                notes.append(
+                    _(
+                        "Status %(status)s for unknown message %(wamid)s.",
+                        status=status.get("status"),
+                        wamid=status.get("id"),
+                    )
+                )
                 wait = True
         for error in value.get("errors") or []:
             account.message_post(body=_("WhatsApp reported an error: %s", wp._errors_text([error])))
@@ -254,7 +263,10 @@ class CrmWhatsappWebhookEvent(models.Model):
         Conversation = self.env["crm.whatsapp.conversation"]
         conversation = Conversation._find(account, wa_id, user_id)
         is_new = not conversation or conversation.state == "closed"
-        conversation = Conversation._find_or_create(account, wa_id, user_id, profile_name)
+        if conversation:
+            conversation._update_identity(wa_id, user_id, profile_name)
+        else:
+            conversation = Conversation._find_or_create(account, wa_id, user_id, profile_name)
         if kind != "system":
             conversation._register_inbound(when)
         referral = message.get("referral")
@@ -263,10 +275,11 @@ class CrmWhatsappWebhookEvent(models.Model):
             lead.whatsapp_ctwa_clid = referral["ctwa_clid"]
 
         wamids = {message.get("context", {}).get("id"), wp.original_wamid(message)} - {None}
-        related = {
-            m.wamid: m
-            for m in Message.search([("account_id", "=", account.id), ("wamid", "in", list(wamids))])
-        } if wamids else {}
+        related = (
+            {m.wamid: m for m in Message.search([("account_id", "=", account.id), ("wamid", "in", list(wamids))])}
+            if wamids
+            else {}
+        )
         context = message.get("context") or {}
         original = related.get(wp.original_wamid(message), Message)
         values = {
@@ -278,7 +291,7 @@ class CrmWhatsappWebhookEvent(models.Model):
             "state": "received",
             "wamid": wamid,
             "message_type": kind,
-            "body": wp.message_body(message),
+            "body": wp.message_body(message, self.env.lang or "en_US"),
             "timestamp": when,
             "reply_to_wamid": context.get("id") or (original.wamid if kind in ("edit", "revoke") else False),
             "reply_to_id": (related.get(context.get("id")) or (original if kind in ("edit", "revoke") else Message)).id,
@@ -313,11 +326,15 @@ class CrmWhatsappWebhookEvent(models.Model):
             return self.env["mail.message"]
         text = record.body or ""
         if record.message_type == "reaction":
-            text = _("Reacted %(emoji)s to: %(text)s", emoji=text, text=original.body or original.wamid or "-")
+            text = _(
+                "Reacted %(emoji)s to: %(text)s",
+                emoji=text,
+                text=original.body or wp.original_wamid(record.payload) or "-",
+            )
         elif record.message_type == "edit":
             text = _("Edited a message: %s", text)
         if record.reply_to_id and record.message_type not in ("edit", "revoke"):
-            text = _("In reply to \"%(quoted)s\": %(text)s", quoted=record.reply_to_id.body or "", text=text)
+            text = _('In reply to "%(quoted)s": %(text)s', quoted=record.reply_to_id.body or "", text=text)
         if record.forwarded:
             text = _("Forwarded: %s", text)
         # e-mail notifications go through the mail queue: no SMTP in the webhook's path
@@ -395,7 +412,12 @@ class CrmWhatsappWebhookEvent(models.Model):
         template = self._find_template(account, value)
         event = value.get("event")
         if not template:
-            return [_("Template %s is not known here.", value.get("message_template_name") or value.get("message_template_id"))], False
+            return [
+                _(
+                    "Template %s is not known here.",
+                    value.get("message_template_name") or value.get("message_template_id"),
+                )
+            ], False
         status = TEMPLATE_STATUSES.get(event)
         values = {"status": status} if status else {}
         if value.get("message_template_id") and not template.wa_template_id:
@@ -460,7 +482,9 @@ class CrmWhatsappWebhookEvent(models.Model):
     def _apply_account_update(self, account, value):
         details = {k: v for k, v in value.items() if k not in ("event", "messaging_product")}
         account.message_post(
-            body=_("WhatsApp account update: %(event)s %(details)s", event=value.get("event"), details=json.dumps(details))
+            body=_(
+                "WhatsApp account update: %(event)s %(details)s", event=value.get("event"), details=json.dumps(details)
+            )
         )
         return [], False
 
@@ -497,7 +521,11 @@ class CrmWhatsappWebhookEvent(models.Model):
             if inbound:
                 conversation._register_inbound(when)
             if event == "terminate":
-                body = _("Call ended (%(status)s), duration %(duration)s s", status=call.get("status") or "-", duration=call.get("duration") or 0)
+                body = _(
+                    "Call ended (%(status)s), duration %(duration)s s",
+                    status=call.get("status") or "-",
+                    duration=call.get("duration") or 0,
+                )
             else:
                 body = _("Call %s", event)
             Message.create(
@@ -530,7 +558,9 @@ class CrmWhatsappWebhookEvent(models.Model):
             [
                 ("media_state", "=", "pending"),
                 ("direction", "=", "inbound"),
-                "|", ("next_try_at", "=", False), ("next_try_at", "<=", now),
+                "|",
+                ("next_try_at", "=", False),
+                ("next_try_at", "<=", now),
             ],
             order="id",
             limit=limit,
@@ -547,7 +577,9 @@ class CrmWhatsappWebhookEvent(models.Model):
             content = api_client.download_media(info["url"])
         except (WhatsAppApiError, KeyError, TypeError, ValueError) as error:
             attempts = message.media_attempts + 1
-            reason = f"[{error.code}] {error.details or error.title}" if isinstance(error, WhatsAppApiError) else repr(error)
+            reason = (
+                f"[{error.code}] {error.details or error.title}" if isinstance(error, WhatsAppApiError) else repr(error)
+            )
             _logger.info("WhatsApp media of message %s not downloaded (attempt %s): %s", message.id, attempts, reason)
             message.write(
                 {
@@ -561,7 +593,8 @@ class CrmWhatsappWebhookEvent(models.Model):
         mimetype = (info.get("mime_type") or message.media_mimetype or "application/octet-stream").split(";")[0]
         attachment = self.env["ir.attachment"].create(
             {
-                "name": message.media_filename or wp.media_filename(message.message_type, {"id": message.media_id}, mimetype),
+                "name": message.media_filename
+                or wp.media_filename(message.message_type, {"id": message.media_id}, mimetype),
                 "raw": content,
                 "mimetype": mimetype,
                 "res_model": "crm.whatsapp.message",

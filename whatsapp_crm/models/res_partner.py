@@ -6,17 +6,13 @@ from ..tools.phone import wa_digits, wa_id_variants
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
-    whatsapp_conversation_ids = fields.One2many(
-        "crm.whatsapp.conversation", "partner_id", "WhatsApp Conversations"
-    )
+    whatsapp_conversation_ids = fields.One2many("crm.whatsapp.conversation", "partner_id", "WhatsApp Conversations")
     whatsapp_message_ids = fields.One2many("crm.whatsapp.message", "partner_id", "WhatsApp Messages")
     whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
 
     def _compute_whatsapp_message_count(self):
         counts = dict(
-            self.env["crm.whatsapp.message"]._read_group(
-                [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
-            )
+            self.env["crm.whatsapp.message"]._read_group([("partner_id", "in", self.ids)], ["partner_id"], ["__count"])
         )
         for partner in self:
             partner.whatsapp_message_count = counts.get(partner, 0)
@@ -63,13 +59,17 @@ class ResPartner(models.Model):
         if partner:
             return partner
         number = f"+{wa_digits(wa_id)}"
-        return self.sudo().create(
-            {
-                "name": name or number,
-                "mobile": self._phone_format(number=number, force_format="INTERNATIONAL") or number,
-                "comment": _("Created from WhatsApp."),
-            }
-        ).with_env(self.env)
+        return (
+            self.sudo()
+            .create(
+                {
+                    "name": name or number,
+                    "mobile": self._phone_format(number=number, force_format="INTERNATIONAL") or number,
+                    "comment": _("Created from WhatsApp."),
+                }
+            )
+            .with_env(self.env)
+        )
 
     def action_open_whatsapp(self):
         self.ensure_one()

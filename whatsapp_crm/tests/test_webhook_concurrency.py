@@ -53,13 +53,30 @@ class TestWebhookConcurrency(TransactionCase):
     def _deliver(self, wa_id, barrier, states):
         payload = {
             "object": "whatsapp_business_account",
-            "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550777", "phone_number_id": PHONE_NUMBER_ID},
-                "contacts": [{"profile": {"name": "Rita Concurrent"}, "wa_id": wa_id}],
-                "messages": [{"from": wa_id, "id": new_wamid(), "timestamp": str(int(time.time())),
-                              "type": "text", "text": {"body": f"hello from {wa_id}"}}],
-            }}]}],
+            "entry": [
+                {
+                    "id": WABA_ID,
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "15550777", "phone_number_id": PHONE_NUMBER_ID},
+                                "contacts": [{"profile": {"name": "Rita Concurrent"}, "wa_id": wa_id}],
+                                "messages": [
+                                    {
+                                        "from": wa_id,
+                                        "id": new_wamid(),
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": f"hello from {wa_id}"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
         }
         with self.registry.cursor() as cr:
             # the main thread holds the registry lock while tests run: give the env its registry directly

@@ -6,7 +6,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import PHONE_NUMBER_ID, WABA_ID, encode_payload, new_wamid, sign
+from .common import PHONE_NUMBER_ID, encode_payload, new_wamid, sign
 from .test_webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
 
 CONTROLLER_LOGGER = "odoo.addons.whatsapp_crm.controllers.webhook"
@@ -30,7 +30,13 @@ class TestWebhookController(WebhookCase):
 
     def _outbound(self, state="sent"):
         return self.env["crm.whatsapp.message"].create(
-            {"account_id": self.account.id, "direction": "outbound", "state": state, "wamid": new_wamid(), "body": "Oi!"}
+            {
+                "account_id": self.account.id,
+                "direction": "outbound",
+                "state": state,
+                "wamid": new_wamid(),
+                "body": "Oi!",
+            }
         )
 
     def _post_statuses(self, *statuses):
@@ -161,7 +167,9 @@ class TestWebhookController(WebhookCase):
         self.assertEqual(sent.wa_conversation_id, "CONV-1")
         self.assertEqual(int(sent.status_timestamp.timestamp()), now + 20)
         # a late failure does not undo a read
-        self._post_statuses(self.status(sent.wamid, "failed", now + 30, errors=[{"code": 131026, "title": "Undeliverable"}]))
+        self._post_statuses(
+            self.status(sent.wamid, "failed", now + 30, errors=[{"code": 131026, "title": "Undeliverable"}])
+        )
         self.assertEqual(sent.state, "read")
 
     def test_status_failed_then_proven_delivered(self):
@@ -226,7 +234,9 @@ class TestWebhookController(WebhookCase):
             self.assertEqual(event.attempts, 1)
             self.assertTrue(event.next_attempt_at)
             self.assertFalse(self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])]))
-            self.assertFalse(self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)]), "rolled back")
+            self.assertFalse(
+                self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)]), "rolled back"
+            )
             self.env["crm.whatsapp.webhook.event"]._cron_process()
             self.assertEqual(event.state, "failed", "not retried before its backoff")
             event.next_attempt_at = "2000-01-01 00:00:00"
@@ -308,7 +318,13 @@ class TestWebhookController(WebhookCase):
     # Other fields
     def test_template_status_update(self):
         template = self.env["crm.whatsapp.template"].create(
-            {"name": "order_update", "language": "pt_BR", "account_id": self.account.id, "status": "pending", "body": "Oi {{1}}"}
+            {
+                "name": "order_update",
+                "language": "pt_BR",
+                "account_id": self.account.id,
+                "status": "pending",
+                "body": "Oi {{1}}",
+            }
         )
         value = {
             "event": "APPROVED",
@@ -331,7 +347,11 @@ class TestWebhookController(WebhookCase):
         self.assertIn("TIER_10K", self.account.message_ids[0].body)
 
     def test_account_update_posted(self):
-        value = {"phone_number": "15550199", "event": "ACCOUNT_RESTRICTION", "restriction_info": [{"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION"}]}
+        value = {
+            "phone_number": "15550199",
+            "event": "ACCOUNT_RESTRICTION",
+            "restriction_info": [{"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION"}],
+        }
         self.post(self.envelope(value, field="account_update"))
         self.assertIn("ACCOUNT_RESTRICTION", self.account.message_ids[0].body)
         self.assertEqual(self.env["crm.whatsapp.webhook.event"].search([], limit=1).state, "done")
@@ -342,8 +362,13 @@ class TestWebhookController(WebhookCase):
             "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
             "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
             "user_preferences": [
-                {"wa_id": CUSTOMER_WA_ID, "detail": "User requested to stop marketing messages",
-                 "category": "marketing_messages", "value": "stop", "timestamp": int(time.time())}
+                {
+                    "wa_id": CUSTOMER_WA_ID,
+                    "detail": "User requested to stop marketing messages",
+                    "category": "marketing_messages",
+                    "value": "stop",
+                    "timestamp": int(time.time()),
+                }
             ],
         }
         self.post(self.envelope(value, field="user_preferences"))
@@ -359,8 +384,16 @@ class TestWebhookController(WebhookCase):
             "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
             "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
             "calls": [
-                {"id": "wacid.CALL1", "from": CUSTOMER_WA_ID, "to": "15550199", "event": "terminate",
-                 "direction": "USER_INITIATED", "timestamp": str(now), "status": "COMPLETED", "duration": 87},
+                {
+                    "id": "wacid.CALL1",
+                    "from": CUSTOMER_WA_ID,
+                    "to": "15550199",
+                    "event": "terminate",
+                    "direction": "USER_INITIATED",
+                    "timestamp": str(now),
+                    "status": "COMPLETED",
+                    "duration": 87,
+                },
             ],
         }
         self.post(self.envelope(value, field="calls"))

@@ -86,10 +86,7 @@ def sender(message, contacts):
     wa_id = message.get("from") or None
     user_id = message.get("from_user_id") or None
     contact = next(
-        (
-            c for c in contacts or []
-            if (wa_id and c.get("wa_id") == wa_id) or (user_id and c.get("user_id") == user_id)
-        ),
+        (c for c in contacts or [] if (wa_id and c.get("wa_id") == wa_id) or (user_id and c.get("user_id") == user_id)),
         (contacts or [{}])[0] if len(contacts or []) == 1 else {},
     )
     wa_id = wa_id or contact.get("wa_id") or None
@@ -150,16 +147,16 @@ def _errors_text(errors):
     )
 
 
-def message_body(message):
-    """Human-readable text of an inbound message of any type."""
+def message_body(message, lang="en_US"):
+    """Human-readable text of an inbound message of any type, labels in ``lang``."""
     kind = message.get("type")
     content = message.get(kind) if isinstance(message.get(kind), (dict, list)) else {}
     if kind == "text":
         return content.get("body") or ""
     if kind in MEDIA_KINDS:
-        label = MEDIA_LABELS["voice" if kind == "audio" and content.get("voice") else kind]
+        label = MEDIA_LABELS["voice" if kind == "audio" and content.get("voice") else kind]._translate(lang)
         detail = content.get("caption") or content.get("filename")
-        return f"{label}: {detail}" if detail else str(label)
+        return f"{label}: {detail}" if detail else label
     if kind == "location":
         return _location_text(content)
     if kind == "contacts":
@@ -169,7 +166,7 @@ def message_body(message):
     if kind == "button":
         return content.get("text") or content.get("payload") or ""
     if kind == "reaction":
-        return content.get("emoji") or str(_lt("(reaction removed)"))
+        return content.get("emoji") or _lt("(reaction removed)")._translate(lang)
     if kind == "order":
         return _order_text(content)
     if kind == "system":
@@ -177,10 +174,10 @@ def message_body(message):
     if kind == "edit":
         edited = dict(content.get("message") or {})
         edited.setdefault("type", next((key for key in edited if key not in ("context", "type")), None))
-        return message_body(edited)
+        return message_body(edited, lang)
     if kind == "revoke":
-        return str(_lt("(message deleted)"))
-    return _errors_text(message.get("errors")) or str(_lt("(unsupported message)"))
+        return _lt("(message deleted)")._translate(lang)
+    return _errors_text(message.get("errors")) or _lt("(unsupported message)")._translate(lang)
 
 
 def original_wamid(message):
