@@ -111,7 +111,8 @@ class CrmWhatsappAccount(models.Model):
         """Read the phone number's details from WhatsApp and show them, or tell why it failed."""
         self.ensure_one()
         try:
-            details = self._get_api().get_phone_number()
+            with self._get_api() as api:
+                details = api.get_phone_number()
         except WhatsAppApiError as error:
             if self._handle_api_error(error):
                 self._keep_token_invalid_after_rollback()

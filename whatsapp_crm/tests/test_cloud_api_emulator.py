@@ -153,6 +153,28 @@ class TestCloudApiEmulator(TransactionCase):
         self.assertTrue(message["referral"]["ctwa_clid"])
         self.assertEqual(message["context"]["id"], "wamid.OUT2")
 
+    def test_inbound_username_user(self):
+        """A user known by a business-scoped id only, answered with ``recipient``."""
+        message, status = self.emulator.send_inbound("text", None, user_id="US.13491208655302741918")
+        self.assertEqual(status, 200)
+        self.assertNotIn("from", message)
+        self.assertEqual(message["from_user_id"], "US.13491208655302741918")
+        contact = first_value(self.receiver.payloads()[-1])["contacts"][0]
+        self.assertEqual(contact, {"profile": {"name": "Emulated Customer"}, "user_id": "US.13491208655302741918"})
+        result = self.client._request(
+            "POST",
+            f"{PHONE_NUMBER_ID}/messages",
+            json={
+                "messaging_product": "whatsapp",
+                "recipient": "US.13491208655302741918",
+                "type": "text",
+                "text": {"body": "Hi"},
+            },
+        )
+        self.assertEqual(
+            result["contacts"], [{"input": "US.13491208655302741918", "user_id": "US.13491208655302741918"}]
+        )
+
     def test_inbound_media_downloadable(self):
         content = b"%PDF-1.4 emulated"
         message, _status = self.emulator.send_inbound(

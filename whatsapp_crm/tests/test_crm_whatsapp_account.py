@@ -59,6 +59,9 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
         values = account.read(["access_token", "app_secret", "verify_token"])[0]
         self.assertEqual((values["access_token"], values["app_secret"]), (ACCESS_TOKEN, APP_SECRET))
         self.assertTrue(values["verify_token"])
+        arch = account.get_views([(False, "form")])["views"]["form"]["arch"]
+        for field in SECRET_FIELDS:
+            self.assertIn(f'name="{field}"', arch)
 
     def test_webhook_url(self):
         self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://crm.example.com")

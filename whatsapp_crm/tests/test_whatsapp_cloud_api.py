@@ -27,6 +27,7 @@ class TestWhatsAppCloudApi(TransactionCase):
         self.emulator.reset()
         self.emulator.throughput, self.emulator.latency, self.emulator.enforce_window = 80, 0, True
         self.client = self.new_client()
+        self.addCleanup(self.client.close)
 
     def new_client(self, token=ACCESS_TOKEN, base_url=None, **kwargs):
         return WhatsAppCloudApi(

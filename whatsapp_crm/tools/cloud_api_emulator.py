@@ -166,10 +166,12 @@ def build_inbound_message(message_type, from_wa_id, timestamp=None, wamid=None, 
         message_type = "interactive"
     message = {
         "from": from_wa_id,
-        "id": wamid or new_wamid(from_wa_id),
+        "id": wamid or new_wamid(from_wa_id or ""),
         "timestamp": str(int(timestamp if timestamp is not None else time.time())),
         "type": message_type,
     }
+    if not from_wa_id:  # a username user without phone number: only ``from_user_id``
+        del message["from"]
     if kwargs.get("from_user_id"):
         message["from_user_id"] = kwargs["from_user_id"]
     if kwargs.get("reply_to"):
@@ -515,8 +517,10 @@ class CloudApiEmulator:
             kwargs["media_id"] = self.add_media(content, mime_type.split(";")[0], kwargs.get("filename"))
             kwargs["sha256"] = self.media[kwargs["media_id"]]["sha256"]
         contact = {"profile": {"name": name}, "wa_id": from_wa_id}
-        if user_id:
-            contact["user_id"] = user_id
+        if user_id:  # business-scoped user id; ``from_wa_id`` None for a username user
+            contact["user_id"] = kwargs["from_user_id"] = user_id
+        if not from_wa_id:
+            del contact["wa_id"]
         message = build_inbound_message(message_type, from_wa_id, timestamp=self.clock(), **kwargs)
         value = build_messages_value(self.metadata, contacts=[contact], messages=[message])
         return build_webhook("messages", value, self.waba_id)
@@ -528,7 +532,7 @@ class CloudApiEmulator:
         """
         payload = self.build_inbound(message_type, from_wa_id, **kwargs)
         if message_type != "system":
-            self.open_window(from_wa_id)
+            self.open_window(from_wa_id or kwargs["user_id"])
         status = self.deliver(payload)[0]
         return payload["entry"][0]["changes"][0]["value"]["messages"][0], status
 

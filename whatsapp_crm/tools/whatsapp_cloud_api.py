@@ -178,6 +178,15 @@ class WhatsAppCloudApi:
         self.timeout = timeout
         self.session = session or requests.Session()
 
+    def close(self):
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     def __repr__(self):  # never shows the token
         return f"<WhatsAppCloudApi {self.base_url}/{self.version} phone={self.phone_number_id}>"
 
