@@ -151,10 +151,10 @@ class CrmWhatsappConversation(models.Model):
 
     @api.model
     def _next_agent(self, account):
-        """Round-robin among the account's agents: the one after the last assigned."""
+        """Round-robin among the account's agents: the one after the last assigned (or nobody)."""
         agents = account.user_ids.filtered("active").sorted("id")
         if not agents:
-            return account.team_id.user_id
+            return agents
         last = self.search(
             [("account_id", "=", account.id), ("user_id", "in", agents.ids)], order="id desc", limit=1
         ).user_id
@@ -204,8 +204,9 @@ class CrmWhatsappConversation(models.Model):
                 lead = self.env["crm.lead"].create(self._lead_values(referral))
         if lead and lead != self.lead_id:
             self.lead_id = lead
-            if not self.user_id and lead.user_id:
-                self.user_id = lead.user_id
+        if not self.user_id:
+            # no agent of the account: the lead's salesperson, else the team leader
+            self.user_id = lead.user_id or (self.team_id or self.account_id.team_id).user_id
         return lead
 
     def _lead_values(self, referral=None):

@@ -85,6 +85,14 @@ class CrmWhatsappWebhookEvent(models.Model):
             }
         )
 
+    @api.autovacuum
+    def _gc_processed_events(self):
+        """Forget processed deliveries after the retention period (days, 0 keeps them)."""
+        days = int(self.env["ir.config_parameter"].sudo().get_param("whatsapp_crm.webhook_event_retention_days", 60))
+        if days > 0:
+            limit_date = fields.Datetime.now() - timedelta(days=days)
+            self.search([("state", "in", ("done", "ignored")), ("received_at", "<", limit_date)]).unlink()
+
     # ------------------------------------------------------------
     # Processing
     # ------------------------------------------------------------
@@ -569,6 +577,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             self._download_media(message)
             if _auto_commit():
                 self.env.cr.commit()
+        if len(messages) == limit:
+            self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()
 
     def _download_media(self, message):
         try:

@@ -9,3 +9,4 @@ from . import test_outbound_composer
 from . import test_outbound_throttle
 from . import test_outbound_server_action
 from . import test_webhook_concurrency
+from . import test_webhook_phone

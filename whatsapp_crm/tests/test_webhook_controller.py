@@ -285,6 +285,16 @@ class TestWebhookController(WebhookCase):
         self.assertNotEqual(third.lead_id, first.lead_id)
         self.assertEqual(conversation.lead_id, third.lead_id)
 
+    def test_assignment_falls_back_to_lead_salesperson(self):
+        self.account.user_ids = False
+        partner = self.env["res.partner"].create({"name": "Known", "phone": f"+{CUSTOMER_WA_ID}"})
+        lead = self.env["crm.lead"].create(
+            {"name": "Deal", "partner_id": partner.id, "team_id": self.team.id, "user_id": self.user_manager.id}
+        )
+        message = self.receive(self.inbound("text", {"body": "hello"}))
+        self.assertEqual(message.lead_id, lead)
+        self.assertEqual(message.conversation_id.user_id, self.user_manager)
+
     def test_round_robin_assignment(self):
         second_agent = self.user_manager
         self.account.user_ids = self.user_salesman | second_agent
