@@ -15,7 +15,19 @@ or in a thread of a test::
 It serves the Graph endpoints the module uses with Meta's validation, answers and error
 objects, enforces the 24-hour window and the throughput cap, injects failures and latency,
 records every request, and delivers signed webhooks shaped like Meta's (inbound messages,
-statuses, template status updates). ``/_emulator/...`` exposes the same controls over HTTP.
+statuses, template status updates).
+
+The same controls over HTTP, for demos and benchmarks driving it from another process
+(JSON bodies; no authentication, so bind it to localhost only):
+
+- ``POST /_emulator/inbound`` ``{"type": "text", "from": "4915112345678", "name": ..., "body": ...}``
+  (any :meth:`CloudApiEmulator.send_inbound` argument; media bytes as ``content_b64``)
+- ``POST /_emulator/fail_next`` ``{"n": 2, "code": 131000}`` or ``{"code": null, "http_status": 503}``
+- ``POST /_emulator/open_window`` ``{"wa_id": ...}``, ``POST /_emulator/statuses``
+  ``{"wamid": ..., "statuses": ["sent", "delivered", "read"]}``, ``POST /_emulator/template_status``
+  ``{"template": name or id, "event": "APPROVED"}``
+- ``POST /_emulator/config`` ``{"throughput": 10, "latency": 0.2, "enforce_window": false, ...}``
+- ``POST /_emulator/reset``; ``GET /_emulator/requests``, ``/_emulator/webhooks``, ``/_emulator/messages``
 """
 
 import argparse
@@ -317,7 +329,10 @@ def build_status(wamid, status, recipient_id, timestamp=None, category=None, err
         "recipient_id": recipient_id,
     }
     if category and status != "failed":
-        entry["conversation"] = {"id": hashlib.md5(recipient_id.encode()).hexdigest(), "origin": {"type": category}}
+        entry["conversation"] = {
+            "id": hashlib.sha256(recipient_id.encode()).hexdigest()[:32],
+            "origin": {"type": category},
+        }
         if status == "sent":
             entry["conversation"]["expiration_timestamp"] = str(int(time.time()) + WINDOW_SECONDS)
         entry["pricing"] = {
