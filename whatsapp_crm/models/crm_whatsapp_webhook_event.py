@@ -100,7 +100,7 @@ class CrmWhatsappWebhookEvent(models.Model):
     def action_process_again(self):
         # processing writes contacts, leads and account notes on WhatsApp's behalf
         events = self.sudo()
-        events.write({"state": "pending", "next_attempt_at": False})
+        events.write({"state": "pending", "next_attempt_at": False, "processed_at": False})
         events._process()
 
     @api.model
@@ -135,7 +135,8 @@ class CrmWhatsappWebhookEvent(models.Model):
                 cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             try:
                 with cr.savepoint():
-                    notes, outcome = event._apply(json.loads(event.payload))
+                    # an event waiting for its statuses' messages was otherwise applied already
+                    notes, outcome = event._apply(json.loads(event.payload), statuses_only=bool(event.processed_at))
             except Exception as error:
                 _logger.warning("WhatsApp webhook event %s failed: %s", event.id, error, exc_info=True)
                 attempts = event.attempts + 1
@@ -161,7 +162,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False)
             event.write(values)
 
-    def _apply(self, payload):
+    def _apply(self, payload, statuses_only=False):
         """Apply a payload; return ``(notes, outcome)``: what was not applied, and
         ``done``, ``ignored`` (nothing applicable) or ``wait`` (statuses of messages not
         stored yet: worth a later retry)."""
@@ -170,6 +171,10 @@ class CrmWhatsappWebhookEvent(models.Model):
         self._lock_customers(payload, accounts)
         notes, wait, applied = [], False, False
         for waba_id, field, value in wp.iter_changes(payload):
+            if statuses_only:
+                if field != "messages":
+                    continue
+                value = {"statuses": value.get("statuses") or [], "metadata": value.get("metadata")}
             account = self._change_account(accounts, waba_id, value)
             handler = getattr(self, f"_apply_{field}", None) if field in self._HANDLED_FIELDS else None
             if not account or not handler:

@@ -201,6 +201,30 @@ class TestWebhookController(WebhookCase):
         self.assertEqual(event.state, "done")
         self.assertEqual(message.state, "delivered")
 
+    def test_status_retry_does_not_reapply_the_rest(self):
+        """A payload mixing other changes with a status of a not-yet-stored message: only the status is retried."""
+        wamid = new_wamid()
+        statuses = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [self.status(wamid, "read", int(time.time()))],
+        }
+        quality = {"display_phone_number": "15550199", "event": "UPGRADE", "current_limit": "TIER_100K"}
+        payload = self.envelope(statuses)
+        payload["entry"][0]["changes"].append({"field": "phone_number_quality_update", "value": quality})
+        self.assertEqual(self.post(payload).status_code, 200)
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        self.assertEqual(event.state, "pending")
+        posts = self.account.message_ids.filtered(lambda m: "TIER_100K" in (m.body or ""))
+        self.assertEqual(len(posts), 1)
+        message = self._outbound()
+        message.wamid = wamid
+        event.next_attempt_at = "2000-01-01 00:00:00"
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(message.state, "read")
+        self.assertEqual(self.account.message_ids.filtered(lambda m: "TIER_100K" in (m.body or "")), posts)
+
     def test_status_of_unknown_message_eventually_ignored(self):
         event = self._post_statuses(self.status(new_wamid(), "read", int(time.time())))
         for _attempt in range(3):
