@@ -23,10 +23,9 @@ class IrActionsServer(models.Model):
     whatsapp_crm_body = fields.Text(
         "WhatsApp Message", help="Free text, only delivered to customers who wrote in the last 24 hours."
     )
-    whatsapp_crm_send_mode = fields.Selection(
-        [("queue", "Queue (sent in the background)"), ("now", "Send at once")],
-        string="WhatsApp Sending",
-        default="queue",
+    whatsapp_crm_send_now = fields.Boolean(
+        "Send WhatsApp at Once",
+        help="Send during the action itself instead of queueing for the background sender (the default).",
     )
 
     @api.depends("state")
@@ -66,7 +65,7 @@ class IrActionsServer(models.Model):
             composer_values["account_id"] = self.whatsapp_crm_account_id.id
         composer = self.env["crm.whatsapp.composer"].create(composer_values)
         messages = composer._create_messages()
-        if self.whatsapp_crm_send_mode == "now":
+        if self.whatsapp_crm_send_now:
             messages._send()
         else:
             messages._enqueue()

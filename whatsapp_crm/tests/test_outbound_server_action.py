@@ -33,7 +33,7 @@ class TestOutboundServerAction(OutboundCase):
             }
         )
         self._whatsapp_action(base_automation_id=automation.id, usage="base_automation")
-        self.assertEqual(self._whatsapp_action().whatsapp_crm_send_mode, "queue")
+        self.assertFalse(self._whatsapp_action().whatsapp_crm_send_now, "queued by default")
         triggers = self.env["ir.cron.trigger"].search_count([])
         with self.mock_whatsapp_api():
             self.lead.with_user(self.user_salesman).stage_id = self.won_stage
@@ -80,7 +80,7 @@ class TestOutboundServerAction(OutboundCase):
 
     def test_action_menu_send_now(self):
         action = self._whatsapp_action(
-            whatsapp_crm_template_id=False, whatsapp_crm_body="We are on our way", whatsapp_crm_send_mode="now"
+            whatsapp_crm_template_id=False, whatsapp_crm_body="We are on our way", whatsapp_crm_send_now=True
         )
         with self.mock_whatsapp_api():
             action.with_context(active_model="crm.lead", active_ids=self.lead.ids).run()
