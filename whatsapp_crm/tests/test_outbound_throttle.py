@@ -1,5 +1,4 @@
 import collections
-import threading
 import time
 from concurrent.futures import Executor, Future
 from unittest.mock import patch
@@ -7,9 +6,8 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import BaseCase, tagged
 
-from ..tools.cloud_api_emulator import CloudApiEmulator
 from ..tools.throttle import RateLimiter, Throttle
-from .common import ACCESS_TOKEN, PHONE_NUMBER_ID, WABA_ID
+from .common import WhatsappEmulatorMixin
 from .test_outbound_send import NOW, OutboundCase
 
 
@@ -188,16 +186,8 @@ class TestOutboundQueueMock(BulkCase):
         self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers, "the cron comes back at once")
 
 
-class TimedEmulator(CloudApiEmulator):
-    """Stamps each message request with the (monotonic) time it reached the emulator."""
-
-    def _post_messages(self, query, record):
-        record["received_at"] = time.monotonic()
-        return super()._post_messages(query, record)
-
-
 @tagged("post_install", "-at_install", "whatsapp_crm")
-class TestOutboundQueueEmulator(BulkCase):
+class TestOutboundQueueEmulator(WhatsappEmulatorMixin, BulkCase):
     """The queue over real HTTP against the emulator, which caps throughput at 20/s."""
 
     freeze = False  # the emulator's throughput cap needs the real clock
@@ -205,18 +195,19 @@ class TestOutboundQueueEmulator(BulkCase):
     def test_bulk_queue_emulator(self):
         spacing, burst = 1.0, 2  # short spacing keeps the test short; the rule is the same
         self.set_pair_rate(spacing, burst)
-        emulator = TimedEmulator(
-            access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, throughput=20
-        )
+        emulator = self.start_emulator(throughput=20)
+        post_messages = emulator._post_messages
+
+        def timed_post_messages(query, record):  # when each message reached the emulator
+            record["received_at"] = time.monotonic()
+            return post_messages(query, record)
+
         self.bulk.conversation_id.last_inbound_at = fields.Datetime.now()
         for number in self.numbers:
             emulator.open_window(number)
-        with emulator:
-            self.account.api_base_url = emulator.base_url
+        with patch.object(emulator, "_post_messages", timed_post_messages):
             self.bulk._enqueue()
-            main_thread = threading.current_thread()
             self.env["crm.whatsapp.message"]._process_queue()
-            self.assertIs(threading.current_thread(), main_thread)
         statuses = collections.Counter(r["status"] for r in emulator.requests)
         self.assertEqual(statuses, {200: 200}, "no 130429 nor any other error")
         self.assertEqual(set(self.bulk.mapped("state")), {"sent"})
@@ -225,4 +216,4 @@ class TestOutboundQueueEmulator(BulkCase):
         )
         sends = [(r["received_at"], r["json"]["to"]) for r in emulator.requests]
         # the pair rate is checked with 50 ms of tolerance for network jitter
-        self.assertThrottled([(t, to) for t, to in sends], throughput=20, spacing=spacing * 0.95, burst=burst)
+        self.assertThrottled(sends, throughput=20, spacing=spacing * 0.95, burst=burst)
