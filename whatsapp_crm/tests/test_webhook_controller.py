@@ -443,3 +443,20 @@ class TestWebhookController(WebhookCase):
         event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
         self.assertEqual(event.state, "ignored")
         self.assertIn("business_capability_update_v2", event.error)
+
+    # Views
+    def test_lead_and_partner_show_whatsapp(self):
+        message = self.receive(self.inbound("text", {"body": "show me"}))
+        lead = message.lead_id.with_user(self.user_salesman)
+        partner = message.partner_id.with_user(self.user_salesman)
+        self.assertEqual(lead.whatsapp_message_count, 1)
+        self.assertEqual(partner.whatsapp_message_count, 1)
+        self.assertEqual(lead.action_open_whatsapp()["domain"], [("lead_id", "=", lead.id)])
+        self.assertEqual(self.env["crm.whatsapp.message"].search(partner.action_open_whatsapp()["domain"]), message)
+        for model in ("crm.lead", "res.partner"):
+            arch = self.env[model].with_user(self.user_salesman).get_views([(False, "form")])["views"]["form"]["arch"]
+            self.assertIn('name="whatsapp_message_ids"', arch)
+            self.assertIn('name="action_open_whatsapp"', arch)
+        conversation = message.conversation_id.with_user(self.user_salesman)
+        self.assertEqual(conversation.wa_message_count, 1)
+        self.assertIn(CUSTOMER_WA_ID, conversation.display_name)
