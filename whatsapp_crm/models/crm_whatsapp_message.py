@@ -44,6 +44,7 @@ STATE_RANK = {"queued": 0, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "p
 
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
+SENDABLE_TYPES = ("text", "interactive", "template", *MEDIA_TYPES)
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 URL_RE = re.compile(r"https?://", re.IGNORECASE)
@@ -153,6 +154,8 @@ class CrmWhatsappMessage(models.Model):
     referral_data = fields.Json(help="Click-to-WhatsApp ad that started the chat.")
     payload = fields.Json(help="The message object as WhatsApp sent it, or the request sent to WhatsApp.")
     template_id = fields.Many2one("crm.whatsapp.template", ondelete="set null")
+    buttons = fields.Json(help="Reply buttons of an outbound interactive message: [{'id': ..., 'title': ...}].")
+    template_parameters = fields.Json(help="Values of the template's placeholders: {placeholder: text}.")
     pricing_category = fields.Char(readonly=True)
     wa_conversation_id = fields.Char("Meta Conversation ID", readonly=True)
     mail_message_id = fields.Many2one("mail.message", "Chatter Message", ondelete="set null", index="btree_not_null")
@@ -165,9 +168,6 @@ class CrmWhatsappMessage(models.Model):
     def _compute_display_name(self):
         for message in self:
             message.display_name = f"{message.partner_id.name or message.wamid or ''} [{message.message_type}]"
-
-    buttons = fields.Json(help="Reply buttons of an outbound interactive message: [{'id': ..., 'title': ...}].")
-    template_parameters = fields.Json(help="Values of the template's placeholders: {placeholder: text}.")
 
     # ------------------------------------------------------------------
     # CRUD: outbound messages show in the chatter of their lead / contact
@@ -290,7 +290,8 @@ class CrmWhatsappMessage(models.Model):
         """Why this outbound message may not be sent (translated), or False."""
         self.ensure_one()
         conversation = self.conversation_id
-        if self.account_id.token_invalid:
+        # sudo: the token is only readable by administrators, its presence is what matters
+        if self.account_id.token_invalid or not self.account_id.sudo().access_token:
             return _("The access token of the WhatsApp account %s is invalid: update it first.", self.account_id.name)
         if not conversation.wa_id and not conversation.wa_user_id:
             return _("This recipient has no WhatsApp number.")
@@ -298,6 +299,8 @@ class CrmWhatsappMessage(models.Model):
             return _("+%s is not a valid WhatsApp number.", conversation.wa_id)
         if self._whatsapp_is_opted_out():
             return _("This number opted out of WhatsApp messages.")
+        if self.message_type not in SENDABLE_TYPES:
+            return _("Messages of type %s cannot be sent.", self.message_type)
         if self.message_type == "template":
             if self.template_id.status != "approved":
                 return _("Only approved templates can be sent.")
@@ -348,26 +351,20 @@ class CrmWhatsappMessage(models.Model):
                 "body": {"text": self.body},
                 "action": {"buttons": [{"type": "reply", "reply": dict(button)} for button in self.buttons]},
             }
-        elif kind == "template":
+        else:  # template, see _get_send_refusal()
             payload["template"] = self.template_id._prepare_payload(self.template_parameters or {})
-        else:
-            raise UserError(_("Messages of type %s cannot be sent.", kind))
         return payload
 
     def _upload_media(self):
         """Upload the attachments of media messages lacking a media id, once per file and account."""
-        uploaded = {}
+        uploaded, apis = {}, self._get_apis()
         for message in self.filtered(lambda m: m.message_type in MEDIA_TYPES and not m.media_id):
             attachment = message.attachment_ids[:1]
             key = (message.account_id, attachment)
             if key not in uploaded:
                 try:
-                    uploaded[key] = (
-                        message.account_id._get_api().upload_media(
-                            attachment.raw, attachment.mimetype, attachment.name
-                        ),
-                        None,
-                    )
+                    api = apis[message.account_id]
+                    uploaded[key] = (api.upload_media(attachment.raw, attachment.mimetype, attachment.name), None)
                 except WhatsAppApiError as error:
                     uploaded[key] = (None, error)
             media_id, error = uploaded[key]
@@ -380,6 +377,10 @@ class CrmWhatsappMessage(models.Model):
     # ------------------------------------------------------------------
     # The send service
     # ------------------------------------------------------------------
+
+    def _get_apis(self):
+        """The API client of each account of these messages."""
+        return {account: account._get_api() for account in self.account_id}
 
     def _get_send_setting(self, key):
         default = SEND_DEFAULTS[key]
@@ -429,11 +430,10 @@ class CrmWhatsappMessage(models.Model):
         :param raise_exception: a policy refusal raises a UserError (nothing is sent)
         :return: the messages handled (see their ``state`` and ``error_message``)
         """
-        apis = {}
-        for message in self._prepare_to_send(raise_exception=raise_exception):
-            account = message.account_id
-            api = apis.setdefault(account, account._get_api())
-            message._apply_result(*_call_send(api, message.payload))
+        ready = self._prepare_to_send(raise_exception=raise_exception)
+        apis = ready._get_apis()
+        for message in ready:
+            message._apply_result(*_call_send(apis[message.account_id], message.payload))
         return self
 
     def _apply_result(self, wamid=None, error=None):
@@ -514,7 +514,7 @@ class CrmWhatsappMessage(models.Model):
             clock=clock,
         )
         self._seed_pair_rate(throttle)
-        apis = {account.id: account._get_api() for account in self.account_id}
+        apis = {account.id: api for account, api in self._get_apis().items()}
         pending = [(m.account_id.id, m.conversation_id.id, (m.id, m.payload)) for m in self]
         run_seconds = self._get_send_setting("send_run_seconds")
         deadline, slept = clock() + run_seconds, 0.0  # slept: also ends the run if the clock is frozen
