@@ -590,6 +590,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             api_client = message.account_id._get_api()
             info = api_client.get_media_info(message.media_id)
             content = api_client.download_media(info["url"])
+            if not isinstance(content, bytes) or not content:
+                raise ValueError("empty or invalid media content")
         except (WhatsAppApiError, KeyError, TypeError, ValueError) as error:
             attempts = message.media_attempts + 1
             reason = (

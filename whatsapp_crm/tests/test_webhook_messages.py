@@ -11,6 +11,15 @@ from .test_webhook_common import CUSTOMER_NAME, CUSTOMER_WA_ID, WebhookCase
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestWebhookMessages(WebhookCase):
+    def download(self, message, mimetype):
+        """Run the media cron against the API mock; return the message's attachment."""
+        info = {"url": f"https://lookaside.example/{message.media_id}?download=1", "mime_type": mimetype}
+        with self.mock_whatsapp_api(responses={("GET", message.media_id): info}):
+            self.env["crm.whatsapp.webhook.event"]._cron_download_media()
+        self.assertEqual(message.media_state, "done")
+        self.assertEqual(message.mail_message_id.attachment_ids, message.attachment_ids)
+        return message.attachment_ids
+
     def test_text_creates_contact_conversation_lead(self):
         timestamp = int(time.time()) - 60
         message = self.receive(self.inbound("text", {"body": "Olá, quero um orçamento"}, timestamp=timestamp))
@@ -74,7 +83,8 @@ class TestWebhookMessages(WebhookCase):
     def test_video(self):
         message = self.receive(self.inbound("video", {"id": "MEDIA-VID-1", "mime_type": "video/mp4"}))
         self.assertInbound(message, "video", "Video")
-        self.assertEqual(message.media_filename, "video-MEDIA-VID-1.mp4")
+        attachment = self.download(message, "video/mp4")
+        self.assertEqual((attachment.name, attachment.mimetype), ("video-MEDIA-VID-1.mp4", "video/mp4"))
 
     def test_document_keeps_filename(self):
         message = self.receive(
@@ -95,7 +105,8 @@ class TestWebhookMessages(WebhookCase):
             self.inbound("sticker", {"id": "MEDIA-STK-1", "mime_type": "image/webp", "animated": False})
         )
         self.assertInbound(message, "sticker", "Sticker")
-        self.assertEqual(message.media_filename, "sticker-MEDIA-STK-1.webp")
+        attachment = self.download(message, "image/webp")
+        self.assertEqual((attachment.name, attachment.mimetype), ("sticker-MEDIA-STK-1.webp", "image/webp"))
 
     def test_media_download_failure_retried_then_missing(self):
         message = self.receive(self.inbound("image", {"id": "MEDIA-GONE", "mime_type": "image/jpeg"}))
