@@ -94,7 +94,7 @@ def _call_send(api, payload):
         return api.send_message(payload), None
     except WhatsAppApiError as error:
         return None, error
-    except Exception as error:  # noqa: BLE001 - a reply we cannot read: WhatsApp may have accepted it
+    except Exception as error:
         _logger.exception("Unexpected error while sending a WhatsApp message")
         return None, WhatsAppApiError(title=str(error), retryable=False)
 
@@ -304,6 +304,8 @@ class CrmWhatsappMessage(models.Model):
         if self.message_type == "template":
             if self.template_id.status != "approved":
                 return _("Only approved templates can be sent.")
+            if set(self.template_id._placeholders()) - set(self.template_parameters or {}):
+                return _("The template's variables have changed: write the message again.")
         elif not conversation.can_send_free_text:
             return _("Outside the 24-hour window: choose an approved template")
         if self.message_type == "interactive":
@@ -478,7 +480,8 @@ class CrmWhatsappMessage(models.Model):
         messages = self.search(due, order="id", limit=batch_size)
         ready = messages._prepare_to_send()
         if auto_commit:
-            self.env.cr.commit()  # refusals and payloads are kept even if sending breaks
+            # refusals and payloads are kept even if sending breaks
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         ready._dispatch(auto_commit=auto_commit)
         if self.search_count(due, limit=1):
             self._trigger_send_cron()
@@ -528,7 +531,7 @@ class CrmWhatsappMessage(models.Model):
                 self.browse(running.pop(future))._apply_result(*future.result())
                 done_count += 1
                 if auto_commit and done_count % 50 == 0:
-                    self.env.cr.commit()
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
 
         with self._whatsapp_executor(max_workers) as pool:
             while pending and clock() < deadline and slept < run_seconds:
@@ -548,7 +551,7 @@ class CrmWhatsappMessage(models.Model):
                 collect()
             collect(block=True)
         if auto_commit:
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _seed_pair_rate(self, throttle):
         """Feed the throttle with what was sent recently to the same recipients."""

@@ -1,6 +1,6 @@
 from odoo import _, fields, models
-from odoo.models import BaseModel
 from odoo.exceptions import UserError
+from odoo.models import BaseModel
 
 
 class CrmWhatsappTemplateVariable(models.Model):

@@ -5,7 +5,7 @@ STATE = "whatsapp_crm"
 
 
 class IrActionsServer(models.Model):
-    """"Send WhatsApp" server actions, for automation rules and the action menu."""
+    """Server actions sending WhatsApp messages, for automation rules and the action menu."""
 
     _inherit = "ir.actions.server"
 

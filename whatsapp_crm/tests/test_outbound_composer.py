@@ -74,14 +74,28 @@ class TestOutboundComposer(OutboundCase):
         self.assertEqual(form.recipient, self.conversation.display_name)
         form.body = "Here is the picture"
         composer = form.save()
-        attachments = self.env["ir.attachment"].with_user(self.user_salesman).create(
-            [
-                {"name": "photo.png", "datas": base64.b64encode(b"\x89PNG fake"), "mimetype": "image/png",
-                 "res_model": "crm.whatsapp.composer", "res_id": composer.id},
-                {"name": "voice.ogg", "datas": base64.b64encode(b"OggS fake"), "mimetype": "audio/ogg",
-                 "res_model": "crm.whatsapp.composer", "res_id": composer.id},
-            ]
-        )  # fmt: skip
+        attachments = (
+            self.env["ir.attachment"]
+            .with_user(self.user_salesman)
+            .create(
+                [
+                    {
+                        "name": "photo.png",
+                        "datas": base64.b64encode(b"\x89PNG fake"),
+                        "mimetype": "image/png",
+                        "res_model": "crm.whatsapp.composer",
+                        "res_id": composer.id,
+                    },
+                    {
+                        "name": "voice.ogg",
+                        "datas": base64.b64encode(b"OggS fake"),
+                        "mimetype": "audio/ogg",
+                        "res_model": "crm.whatsapp.composer",
+                        "res_id": composer.id,
+                    },
+                ]
+            )
+        )
         composer.attachment_ids = attachments
         with self.mock_whatsapp_api():
             composer.action_send()

@@ -223,9 +223,11 @@ class TestOutboundSend(OutboundCase):
             {"name": "quote.pdf", "raw": b"%PDF-1.4 quote", "mimetype": "application/pdf"}
         )
         message = self._message(
-            message_type="document", body="Your quote", attachment_ids=[(6, 0, attachment.ids)],
+            message_type="document",
+            body="Your quote",
+            attachment_ids=[(6, 0, attachment.ids)],
             media_filename="quote.pdf",
-        )  # fmt: skip
+        )
         with self.mock_whatsapp_api():
             message._send(raise_exception=True)
         upload, send = self._wa_requests
@@ -258,7 +260,9 @@ class TestOutboundRetry(OutboundCase):
         self.assertEqual(message.retry_count, 1)
         self.assertFalse(message.error_message)
         self.assertFalse(message.next_try_at)
-        self.assertEqual(self.env["crm.whatsapp.message"].search_count([("conversation_id", "=", self.conversation.id)]), 1)
+        self.assertEqual(
+            self.env["crm.whatsapp.message"].search_count([("conversation_id", "=", self.conversation.id)]), 1
+        )
 
     def test_backoff_grows_and_retries_end(self):
         self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_max_retries", "2")

@@ -40,9 +40,16 @@ class TestOutboundServerAction(OutboundCase):
             message = self.lead.whatsapp_message_ids
             self.assertRecordValues(
                 message,
-                [{"state": "queued", "message_type": "template", "template_id": self.template.id,
-                  "author_id": self.user_salesman.id, "body": "Hello Alice Customer, your order Big deal is ready."}],
-            )  # fmt: skip
+                [
+                    {
+                        "state": "queued",
+                        "message_type": "template",
+                        "template_id": self.template.id,
+                        "author_id": self.user_salesman.id,
+                        "body": "Hello Alice Customer, your order Big deal is ready.",
+                    }
+                ],
+            )
             self.assertFalse(self._wa_requests, "automations queue")
             self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers)
             self.env["crm.whatsapp.message"]._process_queue()

@@ -29,7 +29,7 @@ class SyncExecutor(Executor):
         future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             future.set_exception(error)
         return future
 

@@ -172,8 +172,15 @@ class CrmWhatsappComposer(models.TransientModel):
             except UserError as error:
                 if self.composition_mode == "single":
                     raise
-                return [{**common, "message_type": "template", "template_id": self.template_id.id,
-                         "state": "refused", "error_message": error.args[0]}]  # fmt: skip
+                return [
+                    {
+                        **common,
+                        "message_type": "template",
+                        "template_id": self.template_id.id,
+                        "state": "refused",
+                        "error_message": error.args[0],
+                    }
+                ]
             return [
                 {
                     **common,
@@ -184,7 +191,9 @@ class CrmWhatsappComposer(models.TransientModel):
                 }
             ]
         if self.kind == "buttons":
-            buttons = [{"id": f"button_{index}", "title": title} for index, title in enumerate(self._button_titles(), 1)]
+            buttons = [
+                {"id": f"button_{index}", "title": title} for index, title in enumerate(self._button_titles(), 1)
+            ]
             return [{**common, "message_type": "interactive", "body": self.body, "buttons": buttons}]
         # Free text: one message per attachment, the text as the first one's caption when possible.
         caption = self.body
@@ -233,8 +242,11 @@ class CrmWhatsappComposer(models.TransientModel):
             queued = messages._enqueue()
             return self._notification(
                 "info",
-                _("%(queued)s WhatsApp messages queued, %(refused)s refused.",
-                  queued=len(queued), refused=len(messages - queued)),  # fmt: skip
+                _(
+                    "%(queued)s WhatsApp messages queued, %(refused)s refused.",
+                    queued=len(queued),
+                    refused=len(messages - queued),
+                ),
             )
         messages._send(raise_exception=True)
         failed = messages.filtered(lambda m: m.state in ("failed", "refused"))
@@ -243,8 +255,10 @@ class CrmWhatsappComposer(models.TransientModel):
         if messages.filtered(lambda m: m.state == "queued"):
             return self._notification(
                 "warning",
-                _("WhatsApp did not accept the message yet; it will be retried automatically. %s",
-                  messages[0].error_message or ""),  # fmt: skip
+                _(
+                    "WhatsApp did not accept the message yet; it will be retried automatically. %s",
+                    messages[0].error_message or "",
+                ),
             )
         return self._notification("success", _("WhatsApp message sent."))
 
