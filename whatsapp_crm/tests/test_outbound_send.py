@@ -6,7 +6,8 @@ from freezegun import freeze_time
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import WhatsappCase
+from ..tools.cloud_api_emulator import encode_webhook
+from .common import WhatsappCase, WhatsappEmulatorMixin
 
 NOW = datetime(2026, 11, 20, 10, 0, 0)
 WINDOW_TEXT = "Outside the 24-hour window: choose an approved template"
@@ -352,3 +353,22 @@ class TestOutboundChatter(OutboundCase):
         message = self._message(lead_id=False)
         self.assertEqual(message.mail_message_id.model, "res.partner")
         self.assertEqual(message.mail_message_id.res_id, self.partner.id)
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundStatusWebhook(WhatsappEmulatorMixin, OutboundCase):
+    """Sent over HTTP to the emulator; its status webhooks, processed by the inbound side, show in chatter."""
+
+    def test_statuses_from_webhook(self):
+        emulator = self.start_emulator()
+        emulator.open_window(self.conversation.wa_id)
+        message = self._message()
+        message._send(raise_exception=True)
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(emulator.sent_messages[message.wamid]["payload"]["text"]["body"], "Hello Alice")
+        Event = self.env["crm.whatsapp.webhook.event"].sudo()
+        for status, label in (("delivered", "Delivered"), ("read", "Read"), ("delivered", "Read")):
+            payload = emulator.build_statuses(message.wamid, [status])
+            Event._store(encode_webhook(payload), payload, self.account)._process()
+            self.assertIn(label, message.mail_message_id.body)
+        self.assertEqual(message.state, "read", "a late 'delivered' does not move the status back")
