@@ -257,7 +257,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 )
                 wait = True
         for error in value.get("errors") or []:
-            account.message_post(body=_("WhatsApp reported an error: %s", wp._errors_text([error])))
+            account.message_post(body=_("WhatsApp reported an error: %s", wp.errors_text([error])))
         return notes, wait
 
     def _apply_inbound_message(self, account, message, contacts):
@@ -287,14 +287,17 @@ class CrmWhatsappWebhookEvent(models.Model):
         if referral and lead and not lead.whatsapp_ctwa_clid and referral.get("ctwa_clid"):
             lead.whatsapp_ctwa_clid = referral["ctwa_clid"]
 
-        wamids = {message.get("context", {}).get("id"), wp.original_wamid(message)} - {None}
+        # reactions, edits and revokes name their original message; replies quote one
+        context = message.get("context") or {}
+        original_wamid = wp.original_wamid(message)
+        reply_wamid = context.get("id") or (original_wamid if kind in ("edit", "revoke") else None)
+        wamids = list({original_wamid, reply_wamid} - {None})
         related = (
-            {m.wamid: m for m in Message.search([("account_id", "=", account.id), ("wamid", "in", list(wamids))])}
+            {m.wamid: m for m in Message.search([("account_id", "=", account.id), ("wamid", "in", wamids)])}
             if wamids
             else {}
         )
-        context = message.get("context") or {}
-        original = related.get(wp.original_wamid(message), Message)
+        original = related.get(original_wamid, Message)
         values = {
             "account_id": account.id,
             "conversation_id": conversation.id,
@@ -306,8 +309,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             "message_type": kind,
             "body": wp.message_body(message, self.env.lang or "en_US"),
             "timestamp": when,
-            "reply_to_wamid": context.get("id") or (original.wamid if kind in ("edit", "revoke") else False),
-            "reply_to_id": (related.get(context.get("id")) or (original if kind in ("edit", "revoke") else Message)).id,
+            "reply_to_wamid": reply_wamid or False,
+            "reply_to_id": related.get(reply_wamid, Message).id,
             "reaction_to_id": original.id if kind == "reaction" else False,
             "forwarded": bool(context.get("forwarded") or context.get("frequently_forwarded")),
             "referral_data": referral or False,
@@ -322,7 +325,7 @@ class CrmWhatsappWebhookEvent(models.Model):
             )
         if message.get("errors"):
             first = message["errors"][0]
-            values.update(error_code=first.get("code"), error_message=wp._errors_text(message["errors"]))
+            values.update(error_code=first.get("code"), error_message=wp.errors_text(message["errors"]))
         record = Message.create(values)
         if original and kind in ("edit", "revoke"):
             mark = _("(deleted by the customer)") if kind == "revoke" else _("(edited: %s)", values["body"])
@@ -374,7 +377,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 errors = status.get("errors") or []
                 values.update(
                     error_code=(errors[0].get("code") if errors else False) or False,
-                    error_message=wp._errors_text(errors) or False,
+                    error_message=wp.errors_text(errors) or False,
                 )
         pricing_category = (status.get("pricing") or {}).get("category")
         if pricing_category and pricing_category != message.pricing_category:

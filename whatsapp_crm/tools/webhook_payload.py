@@ -139,7 +139,7 @@ def _order_text(order):
     return "\n".join(line for line in lines if line)
 
 
-def _errors_text(errors):
+def errors_text(errors):
     return "\n".join(
         f"[{error.get('code')}] {error.get('title') or error.get('message') or ''} "
         f"{(error.get('error_data') or {}).get('details') or ''}".strip()
@@ -177,7 +177,7 @@ def message_body(message, lang="en_US"):
         return message_body(edited, lang)
     if kind == "revoke":
         return _lt("(message deleted)")._translate(lang)
-    return _errors_text(message.get("errors")) or _lt("(unsupported message)")._translate(lang)
+    return errors_text(message.get("errors")) or _lt("(unsupported message)")._translate(lang)
 
 
 def original_wamid(message):
