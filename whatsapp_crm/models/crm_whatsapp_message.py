@@ -518,7 +518,8 @@ class CrmWhatsappMessage(models.Model):
         )
         self._seed_pair_rate(throttle)
         apis = {account.id: api for account, api in self._get_apis().items()}
-        pending = [(m.account_id.id, m.conversation_id.id, (m.id, m.payload)) for m in self]
+        # (account, recipient, what to send): the pair rate applies per account and recipient
+        pending = [(m.account_id.id, (m.account_id.id, m.conversation_id.id), (m.id, m.payload)) for m in self]
         run_seconds = self._get_send_setting("send_run_seconds")
         deadline, slept = clock() + run_seconds, 0.0  # slept: also ends the run if the clock is frozen
         running = {}  # future -> message id
@@ -536,7 +537,7 @@ class CrmWhatsappMessage(models.Model):
         with self._whatsapp_executor(max_workers) as pool:
             while pending and clock() < deadline and slept < run_seconds:
                 slots.acquire()  # a free worker first, so the request starts when it is allowed
-                index, wait = throttle.pick([(acc, (acc, rec), item) for acc, rec, item in pending])
+                index, wait = throttle.pick(pending)
                 if index is None:
                     slots.release()
                     collect()

@@ -187,3 +187,15 @@ class TestOutboundComposer(OutboundCase):
             sorted(p["template"]["components"][0]["parameters"][1]["text"] for p in self.sent_payloads()),
             ["Big deal", "Carol's deal"],
         )
+
+    def test_from_conversation_reply(self):
+        customer_message = self._message(direction="inbound", state="received", wamid="wamid.CUSTOMER1")
+        form = self._composer_form(self.conversation, default_reply_to_id=customer_message.id)
+        self.assertEqual(form.account_id, self.account)
+        form.body = "Answering your question"
+        with self.mock_whatsapp_api():
+            form.save().action_send()
+        self.assertEqual(self.sent_payloads()[0]["context"], {"message_id": "wamid.CUSTOMER1"})
+        reply = self.conversation.message_ids_wa.filtered(lambda m: m.direction == "outbound")
+        self.assertRecordValues(reply, [{"reply_to_id": customer_message.id, "lead_id": self.lead.id}])
+        self.assertEqual(reply.mail_message_id.res_id, self.lead.id, "logged on the conversation's lead")
