@@ -327,6 +327,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             first = message["errors"][0]
             values.update(error_code=first.get("code"), error_message=wp.errors_text(message["errors"]))
         record = Message.create(values)
+        if kind == "system" and content.get("type") == "user_changed_number" and content.get("wa_id"):
+            self._apply_number_change(conversation, content["wa_id"])
         if original and kind in ("edit", "revoke"):
             mark = _("(deleted by the customer)") if kind == "revoke" else _("(edited: %s)", values["body"])
             original.write({"body": f"{original.body or ''}\n{mark}".strip()})
@@ -334,6 +336,15 @@ class CrmWhatsappWebhookEvent(models.Model):
         if values.get("media_state") == "pending":
             self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()
         return record
+
+    def _apply_number_change(self, conversation, new_wa_id):
+        """The customer moved to another number: follow them, unless that number has its own chat."""
+        Conversation = self.env["crm.whatsapp.conversation"]
+        if Conversation._find(conversation.account_id, new_wa_id):
+            return
+        conversation.wa_id = new_wa_id
+        if conversation.partner_id:
+            conversation.partner_id.mobile = f"+{new_wa_id}"
 
     def _post_inbound(self, record, conversation, lead, original):
         """Post the message as the customer in the lead's chatter, else the contact's."""

@@ -233,12 +233,25 @@ class TestWebhookMessages(WebhookCase):
         self.assertInbound(message, "order", "Pedido\n2 x SKU-1 (10.5 BRL)")
 
     def test_system(self):
+        first = self.receive(self.inbound("text", {"body": "my old number"}))
         message = self.receive(
             self.inbound(
-                "system", {"body": "User A changed from 5511987654321 to 5511987650000", "type": "user_changed_number"}
+                "system",
+                {
+                    "body": "User A changed from 5511987654321 to 5511987650000",
+                    "wa_id": "5511987650000",
+                    "type": "user_changed_number",
+                },
             )
         )
         self.assertInbound(message, "system", "User A changed from 5511987654321 to 5511987650000")
+        self.assertEqual(message.conversation_id, first.conversation_id)
+        self.assertEqual(message.conversation_id.wa_id, "5511987650000", "the chat follows the new number")
+        self.assertEqual(message.partner_id._whatsapp_wa_id(), "5511987650000")
+        later = self.receive(
+            self.inbound("text", {"body": "from the new one"}, wa_id="5511987650000"), wa_id="5511987650000"
+        )
+        self.assertEqual(later.conversation_id, first.conversation_id)
 
     def test_unsupported_keeps_errors(self):
         message = self.receive(
