@@ -47,12 +47,18 @@ class TestWebhookMessages(WebhookCase):
         self.assertEqual(self.env["res.partner"].search_count([("name", "=", CUSTOMER_NAME)]), 0)
 
     def test_image_media_downloaded_by_cron(self):
-        message = self.receive(
-            self.inbound(
-                "image",
-                {"id": "MEDIA-IMG-1", "mime_type": "image/jpeg", "sha256": "abc", "caption": "Minha sala"},
+        cron = self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")
+        Trigger = self.env["ir.cron.trigger"]
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
+        with self.mock_whatsapp_api() as requests:
+            message = self.receive(
+                self.inbound(
+                    "image",
+                    {"id": "MEDIA-IMG-1", "mime_type": "image/jpeg", "sha256": "abc", "caption": "Minha sala"},
+                )
             )
-        )
+        self.assertEqual(requests, [], "no call to WhatsApp while acknowledging")
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), triggers + 1, "download cron triggered")
         self.assertInbound(message, "image", "Image: Minha sala")
         self.assertEqual(message.media_state, "pending")
         self.assertFalse(message.attachment_ids, "no download inside the webhook request")
