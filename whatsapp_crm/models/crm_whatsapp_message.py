@@ -3,6 +3,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -45,6 +46,7 @@ STATE_RANK = {"queued": 0, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "p
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
 SENDABLE_TYPES = ("text", "interactive", "template", *MEDIA_TYPES)
+MAX_SEND_WORKERS = 10  # the size of the HTTP client's connection pool
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 URL_RE = re.compile(r"https?://", re.IGNORECASE)
@@ -53,7 +55,7 @@ URL_RE = re.compile(r"https?://", re.IGNORECASE)
 SEND_DEFAULTS = {
     "send_batch_size": 1000,  # messages taken per cron run
     "send_run_seconds": 60,  # a cron run stops dispatching after this; the rest waits for the next run
-    "send_max_workers": 8,  # concurrent HTTP calls
+    "send_max_workers": 8,  # concurrent HTTP calls, at most MAX_SEND_WORKERS
     # requests are spaced 10% wider than the account's throughput allows, so that network
     # jitter never puts throughput_limit + 1 requests into one second at Meta's end
     "throughput_margin": 0.1,
@@ -359,30 +361,39 @@ class CrmWhatsappMessage(models.Model):
 
     def _upload_media(self):
         """Upload the attachments of media messages lacking a media id, once per file and account."""
-        uploaded, apis = {}, self._get_apis()
-        for message in self.filtered(lambda m: m.message_type in MEDIA_TYPES and not m.media_id):
-            attachment = message.attachment_ids[:1]
-            key = (message.account_id, attachment)
-            if key not in uploaded:
-                try:
-                    api = apis[message.account_id]
-                    uploaded[key] = (api.upload_media(attachment.raw, attachment.mimetype, attachment.name), None)
-                except WhatsAppApiError as error:
-                    uploaded[key] = (None, error)
-            media_id, error = uploaded[key]
-            if error:
-                message._apply_result(error=error)
-            else:
-                message.write({"media_id": media_id})
+        to_upload = self.filtered(lambda m: m.message_type in MEDIA_TYPES and not m.media_id)
+        uploaded = {}  # (account, attachment): (media id, error)
+        with to_upload._api_clients() as apis:
+            for message in to_upload:
+                attachment = message.attachment_ids[:1]
+                key = (message.account_id, attachment)
+                if key not in uploaded:
+                    try:
+                        api = apis[message.account_id]
+                        media_id = api.upload_media(attachment.raw, attachment.mimetype, attachment.name)
+                        uploaded[key] = (media_id, None)
+                    except WhatsAppApiError as error:
+                        uploaded[key] = (None, error)
+                media_id, error = uploaded[key]
+                if error:
+                    message._apply_result(error=error)
+                else:
+                    message.write({"media_id": media_id})
         return self.filtered(lambda m: m.state == "queued" and (m.media_id or m.message_type not in MEDIA_TYPES))
 
     # ------------------------------------------------------------------
     # The send service
     # ------------------------------------------------------------------
 
-    def _get_apis(self):
-        """The API client of each account of these messages."""
-        return {account: account._get_api() for account in self.account_id}
+    @contextmanager
+    def _api_clients(self):
+        """``{account: API client}`` for the accounts of these messages, closed afterwards."""
+        apis = {account: account._get_api() for account in self.account_id}
+        try:
+            yield apis
+        finally:
+            for api in apis.values():
+                api.close()
 
     def _get_send_setting(self, key):
         default = SEND_DEFAULTS[key]
@@ -433,9 +444,9 @@ class CrmWhatsappMessage(models.Model):
         :return: the messages handled (see their ``state`` and ``error_message``)
         """
         ready = self._prepare_to_send(raise_exception=raise_exception)
-        apis = ready._get_apis()
-        for message in ready:
-            message._apply_result(*_call_send(apis[message.account_id], message.payload))
+        with ready._api_clients() as apis:
+            for message in ready:
+                message._apply_result(*_call_send(apis[message.account_id], message.payload))
         return self
 
     def _apply_result(self, wamid=None, error=None):
@@ -508,18 +519,17 @@ class CrmWhatsappMessage(models.Model):
         if not self:
             return
         clock, sleep = self._whatsapp_clock()
-        max_workers = max(self._get_send_setting("send_max_workers"), 1)
+        max_workers = min(max(self._get_send_setting("send_max_workers"), 1), MAX_SEND_WORKERS)
         margin = 1 + max(self._get_send_setting("throughput_margin"), 0.0)
         throttle = Throttle(
-            {account.id: account.throughput_limit / margin for account in self.account_id},
+            {account: account.throughput_limit / margin for account in self.account_id},
             self._get_send_setting("pair_rate_spacing"),
             self._get_send_setting("pair_rate_burst"),
             clock=clock,
         )
         self._seed_pair_rate(throttle)
-        apis = {account.id: api for account, api in self._get_apis().items()}
         # (account, recipient, what to send): the pair rate applies per account and recipient
-        pending = [(m.account_id.id, (m.account_id.id, m.conversation_id.id), (m.id, m.payload)) for m in self]
+        pending = [(m.account_id, (m.account_id.id, m.conversation_id.id), (m.id, m.payload)) for m in self]
         run_seconds = self._get_send_setting("send_run_seconds")
         deadline, slept = clock() + run_seconds, 0.0  # slept: also ends the run if the clock is frozen
         running = {}  # future -> message id
@@ -534,7 +544,7 @@ class CrmWhatsappMessage(models.Model):
                 if auto_commit and done_count % 50 == 0:
                     self.env.cr.commit()  # pylint: disable=invalid-commit
 
-        with self._whatsapp_executor(max_workers) as pool:
+        with self._api_clients() as apis, self._whatsapp_executor(max_workers) as pool:
             while pending and clock() < deadline and slept < run_seconds:
                 slots.acquire()  # a free worker first, so the request starts when it is allowed
                 index, wait = throttle.pick(pending)
@@ -545,8 +555,8 @@ class CrmWhatsappMessage(models.Model):
                     sleep(pause)
                     slept += pause
                     continue
-                account_id, _recipient, (message_id, payload) = pending.pop(index)
-                future = pool.submit(_call_send, apis[account_id], payload)
+                account, _recipient, (message_id, payload) = pending.pop(index)
+                future = pool.submit(_call_send, apis[account], payload)
                 future.add_done_callback(lambda _f: slots.release())
                 running[future] = message_id
                 collect()
