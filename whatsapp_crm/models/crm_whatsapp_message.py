@@ -410,6 +410,14 @@ class CrmWhatsappMessage(models.Model):
             self._trigger_send_cron()
         return queued
 
+    def action_retry(self):
+        """Queue failed or refused outbound messages again (a new attempt, checked again)."""
+        retried = self.filtered(lambda m: m.direction == "outbound" and m.state in ("failed", "refused"))
+        retried.write(
+            {"state": "queued", "retry_count": 0, "next_try_at": False, "error_code": 0, "error_message": False}
+        )
+        retried._enqueue()
+
     def _trigger_send_cron(self, at=None):
         self.env.ref("whatsapp_crm.ir_cron_send_whatsapp_queue").sudo()._trigger(at=at)
 

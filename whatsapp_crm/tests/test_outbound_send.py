@@ -292,6 +292,18 @@ class TestOutboundRetry(OutboundCase):
         self.assertIn("does not exist or is not approved", message.error_message)
         self.assertFalse(message.retry_count)
 
+    def test_manual_retry(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=[self.api_error(131026), None]):
+            message._send()
+            self.assertEqual(message.state, "failed")
+            message.action_retry()
+            self.assertEqual(message.state, "queued")
+            self.assertFalse(message.error_message)
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(len(self._wa_requests), 2)
+
     def test_window_error_explains(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=self.api_error(131047)):
