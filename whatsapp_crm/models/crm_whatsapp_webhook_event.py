@@ -150,6 +150,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                         else False,
                     }
                 )
+                event._schedule_retry()
                 continue
             values = {"error": "\n".join(notes) or False, "processed_at": fields.Datetime.now()}
             if outcome == "wait" and event.attempts < STATUS_WAIT_ATTEMPTS:
@@ -161,6 +162,12 @@ class CrmWhatsappWebhookEvent(models.Model):
             else:
                 values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False)
             event.write(values)
+            event._schedule_retry()
+
+    def _schedule_retry(self):
+        """Wake the retry cron when this event's next attempt is due."""
+        if self.next_attempt_at:
+            self.env.ref("whatsapp_crm.ir_cron_whatsapp_webhook_retry")._trigger(at=self.next_attempt_at)
 
     def _apply(self, payload, statuses_only=False):
         """Apply a payload; return ``(notes, outcome)``: what was not applied, and

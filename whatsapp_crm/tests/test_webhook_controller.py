@@ -257,6 +257,13 @@ class TestWebhookController(WebhookCase):
             self.assertIn("database hiccup", event.error)
             self.assertEqual(event.attempts, 1)
             self.assertTrue(event.next_attempt_at)
+            retry_cron = self.env.ref("whatsapp_crm.ir_cron_whatsapp_webhook_retry")
+            self.assertTrue(
+                self.env["ir.cron.trigger"].search_count(
+                    [("cron_id", "=", retry_cron.id), ("call_at", "=", event.next_attempt_at)]
+                ),
+                "the retry cron is woken up when the attempt is due",
+            )
             self.assertFalse(self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])]))
             self.assertFalse(
                 self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)]), "rolled back"
