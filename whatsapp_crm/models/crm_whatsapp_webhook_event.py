@@ -627,6 +627,8 @@ class CrmWhatsappWebhookEvent(models.Model):
                     "error_message": _("Media download failed: %s", reason),
                 }
             )
+            if message.media_state == "pending":
+                self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger(at=message.next_try_at)
             return False
         mimetype = (info.get("mime_type") or message.media_mimetype or "application/octet-stream").split(";")[0]
         attachment = self.env["ir.attachment"].create(
