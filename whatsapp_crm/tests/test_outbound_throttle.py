@@ -172,18 +172,30 @@ class TestOutboundQueueMock(BulkCase):
         self.set_pair_rate(6.0, 1)
         self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_run_seconds", "5")
         clock = FakeClock()
+        sends = []
+
+        def record(payload):
+            sends.append(clock())
+            return {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.RUN{len(sends)}"}]}
+
         Message = self.registry["crm.whatsapp.message"]
         self.bulk._enqueue()
         triggers = self.env["ir.cron.trigger"].search_count([])
         with (
             patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
             patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
-            self.mock_whatsapp_api(),
+            self.mock_whatsapp_api(responses={("POST", "/messages"): record}),
         ):
             self.env["crm.whatsapp.message"]._process_queue()
-        self.assertEqual(len(self.sent_payloads()), 50, "one message per recipient in 5 s at one per 6 s")
-        self.assertEqual(self.bulk.mapped("state").count("queued"), 150)
-        self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers, "the cron comes back at once")
+            self.assertEqual(len(sends), 50, "one message per recipient in 5 s at one per 6 s")
+            self.assertEqual(self.bulk.mapped("state").count("queued"), 150)
+            self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers, "the cron comes back at once")
+            # the next run knows what the previous one sent (same frozen second): it waits 6 s
+            self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_run_seconds", "10")
+            second_run_start = clock()
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(len(sends), 100)
+        self.assertGreaterEqual(min(sends[50:]) - second_run_start, 6.0)
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
