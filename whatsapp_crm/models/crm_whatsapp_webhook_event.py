@@ -21,6 +21,17 @@ _logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # processing: retried after 1, 2, 4 ... 64 minutes, then only by hand
 MEDIA_MAX_ATTEMPTS = 5
 STATUS_WAIT_ATTEMPTS = 3  # a status may come before the send's response stored its wamid
+# Webhook fields applied by a method ``_apply_<field>(account, value) -> (notes, wait)``
+HANDLED_FIELDS = (
+    "messages",
+    "message_template_status_update",
+    "message_template_quality_update",
+    "template_category_update",
+    "phone_number_quality_update",
+    "account_update",
+    "user_preferences",
+    "calls",
+)
 MESSAGE_STATUSES = ("sent", "delivered", "read", "played", "failed")
 TEMPLATE_STATUSES = {
     "APPROVED": "approved",
@@ -183,7 +194,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                     continue
                 value = {"statuses": value.get("statuses") or [], "metadata": value.get("metadata")}
             account = self._change_account(accounts, waba_id, value)
-            handler = getattr(self, f"_apply_{field}", None) if field in self._HANDLED_FIELDS else None
+            handler = getattr(self, f"_apply_{field}") if field in HANDLED_FIELDS else None
             if not account or not handler:
                 notes.append(
                     _("Field %(field)s ignored: no handler.", field=field)
@@ -198,17 +209,6 @@ class CrmWhatsappWebhookEvent(models.Model):
         if wait:
             return notes, "wait"
         return notes, "done" if applied else "ignored"
-
-    _HANDLED_FIELDS = (
-        "messages",
-        "message_template_status_update",
-        "message_template_quality_update",
-        "template_category_update",
-        "phone_number_quality_update",
-        "account_update",
-        "user_preferences",
-        "calls",
-    )
 
     def _payload_accounts(self, payload):
         phone_ids, waba_ids = wp.account_keys(payload)
