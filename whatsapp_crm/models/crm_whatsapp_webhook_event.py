@@ -133,7 +133,8 @@ class CrmWhatsappWebhookEvent(models.Model):
         )
         for event in events:
             if _auto_commit():
-                self.env.cr.commit()
+                # each event in its own transaction: one failure does not undo the others
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             event._process()
 
     def _process(self):
@@ -601,8 +602,8 @@ class CrmWhatsappWebhookEvent(models.Model):
         )
         for message in messages:
             self._download_media(message)
-            if _auto_commit():
-                self.env.cr.commit()
+            if _auto_commit():  # keep each download done
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         if len(messages) == limit:
             self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()
 
