@@ -254,7 +254,13 @@ class CrmWhatsappMessage(models.Model):
         """
         Conversation = self.env["crm.whatsapp.conversation"]
         if record._name == Conversation._name:
-            return record
+            if record.account_id == account:
+                return record
+            # the same customer on another of our numbers
+            customer = {"wa_id": record.wa_id or None, "wa_user_id": record.wa_user_id or None}
+            if not create:
+                return Conversation._find(account, **customer)
+            return Conversation._find_or_create(account, partner=record.partner_id or None, **customer)
         partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
 
         def in_account(conversations):
@@ -297,6 +303,8 @@ class CrmWhatsappMessage(models.Model):
             return _("The access token of the WhatsApp account %s is invalid: update it first.", self.account_id.name)
         if not conversation.wa_id and not conversation.wa_user_id:
             return _("This recipient has no WhatsApp number.")
+        if conversation.account_id != self.account_id:
+            return _("This conversation belongs to another WhatsApp account.")
         if conversation.wa_id and not self._whatsapp_number_e164():
             return _("+%s is not a valid WhatsApp number.", conversation.wa_id)
         if self._whatsapp_is_opted_out():
@@ -306,6 +314,8 @@ class CrmWhatsappMessage(models.Model):
         if self.message_type == "template":
             if self.template_id.status != "approved":
                 return _("Only approved templates can be sent.")
+            if self.template_id.account_id != self.account_id:
+                return _("This template belongs to another WhatsApp account.")
             if set(self.template_id._placeholders()) - set(self.template_parameters or {}):
                 return _("The template's variables have changed: write the message again.")
         elif not conversation.can_send_free_text:

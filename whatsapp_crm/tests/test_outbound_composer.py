@@ -199,3 +199,29 @@ class TestOutboundComposer(OutboundCase):
         reply = self.conversation.message_ids_wa.filtered(lambda m: m.direction == "outbound")
         self.assertRecordValues(reply, [{"reply_to_id": customer_message.id, "lead_id": self.lead.id}])
         self.assertEqual(reply.mail_message_id.res_id, self.lead.id, "logged on the conversation's lead")
+
+    def test_conversation_on_another_account(self):
+        """Writing from another of our numbers reaches the same customer there."""
+        other_account = self.account.copy({"name": "Second line", "phone_number_id": "109000000000002"})
+        other_account.access_token = "other-token"
+        other_template = self.env["crm.whatsapp.template"].create(
+            {
+                "name": "hello",
+                "account_id": other_account.id,
+                "status": "approved",
+                "body": "Hello {{1}}",
+                "variable_ids": [(0, 0, {"placeholder": "1", "field_path": "partner_id.name"})],
+            }
+        )
+        form = self._composer_form(self.conversation)
+        form.account_id = other_account
+        self.assertFalse(form.window_open, "the customer never wrote to the second line")
+        form.template_id = other_template
+        with self.mock_whatsapp_api():
+            form.save().action_send()
+        self.assertEqual(self._wa_requests[0]["path"], "109000000000002/messages")
+        message = self.lead.whatsapp_message_ids
+        self.assertEqual(message.account_id, other_account)
+        self.assertEqual(message.conversation_id.account_id, other_account)
+        self.assertEqual(message.conversation_id.wa_id, self.conversation.wa_id)
+        self.assertEqual(message.body, "Hello Alice Customer")
