@@ -368,8 +368,9 @@ class TestOutboundChatter(OutboundCase):
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
-class TestOutboundStatusWebhook(WhatsappEmulatorMixin, OutboundCase):
-    """Sent over HTTP to the emulator; its status webhooks, processed by the inbound side, show in chatter."""
+class TestOutboundEmulator(WhatsappEmulatorMixin, OutboundCase):
+    """Over real HTTP to the emulator: retries, and status webhooks (processed by the inbound
+    side) showing in the chatter."""
 
     def test_statuses_from_webhook(self):
         emulator = self.start_emulator()
@@ -384,3 +385,16 @@ class TestOutboundStatusWebhook(WhatsappEmulatorMixin, OutboundCase):
             Event._store(encode_webhook(payload), payload, self.account)._process()
             self.assertIn(label, message.mail_message_id.body)
         self.assertEqual(message.state, "read", "a late 'delivered' does not move the status back")
+
+    def test_retry_over_http(self):
+        emulator = self.start_emulator()
+        emulator.open_window(self.conversation.wa_id)
+        emulator.fail_next(1, code=131000, http_status=500)
+        message = self._message()
+        message._send()
+        self.assertRecordValues(message, [{"state": "queued", "retry_count": 1, "error_code": 131000}])
+        self.frozen.tick(timedelta(seconds=5))
+        self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual([r["status"] for r in emulator.requests], [500, 200])
+        self.assertEqual(message.state, "sent")
+        self.assertIn(message.wamid, emulator.sent_messages)
