@@ -11,14 +11,9 @@ CUSTOMER_WA_ID = "5511987654321"
 CUSTOMER_NAME = "Joana Silva"
 
 
-class WebhookCase(HttpCase, WhatsappCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.account.lead_policy = "no_open_lead"
-        cls.account.user_ids = cls.user_salesman
+class WebhookPayloads:
+    """Builders of webhook payloads in Meta's shapes."""
 
-    # Payloads in Meta's shapes
     def envelope(self, value, field="messages", waba_id=WABA_ID):
         return {
             "object": "whatsapp_business_account",
@@ -54,6 +49,14 @@ class WebhookCase(HttpCase, WhatsappCase):
             "recipient_id": CUSTOMER_WA_ID,
             **extra,
         }
+
+
+class WebhookCase(HttpCase, WhatsappCase, WebhookPayloads):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account.lead_policy = "no_open_lead"
+        cls.account.user_ids = cls.user_salesman
 
     # Posting
     def post_raw(self, raw, signature=True, headers=None):

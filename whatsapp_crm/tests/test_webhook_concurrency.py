@@ -1,13 +1,13 @@
 """Concurrent first messages from one number, on real committed transactions."""
 
 import threading
-import time
 
 from odoo import SUPERUSER_ID, api
 from odoo.api import Transaction
 from odoo.tests import TransactionCase, tagged
 
-from .common import encode_payload, new_wamid
+from .common import encode_payload
+from .test_webhook_common import WebhookPayloads
 
 PHONE_NUMBER_ID = "109000000000777"
 WABA_ID = "209000000000777"
@@ -16,7 +16,7 @@ WA_ID_SHORT = "553191234567"  # the same number as WhatsApp may report it
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
-class TestWebhookConcurrency(TransactionCase):
+class TestWebhookConcurrency(TransactionCase, WebhookPayloads):
     """Each worker has its own cursor and commits, as two webhook requests would; cleaned afterwards."""
 
     def setUp(self):
@@ -51,33 +51,9 @@ class TestWebhookConcurrency(TransactionCase):
             env["crm.team"].browse(self.team_id).unlink()
 
     def _deliver(self, wa_id, barrier, states):
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": WABA_ID,
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {"display_phone_number": "15550777", "phone_number_id": PHONE_NUMBER_ID},
-                                "contacts": [{"profile": {"name": "Rita Concurrent"}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": new_wamid(),
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": f"hello from {wa_id}"},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        message = self.inbound("text", {"body": f"hello from {wa_id}"}, wa_id=wa_id)
+        value = self.messages_value([message], wa_id=wa_id, name="Rita Concurrent", phone_number_id=PHONE_NUMBER_ID)
+        payload = self.envelope(value, waba_id=WABA_ID)
         with self.registry.cursor() as cr:
             # the main thread holds the registry lock while tests run: give the env its registry directly
             cr.transaction = Transaction(self.registry)
