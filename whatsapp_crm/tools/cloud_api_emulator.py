@@ -624,6 +624,7 @@ class CloudApiEmulator:
     def handle(self, method, path, query, headers, body):
         """Answer one Graph request; return ``(HTTP status, content type, bytes)``."""
         record = {
+            "received_at": time.monotonic(),
             "method": method,
             "path": path,
             "query": {k: v for k, v in query.items() if k != "access_token"},
