@@ -25,7 +25,15 @@
         "views/crm_lead_views.xml",
         "views/ir_actions_server_views.xml",
     ],
-    "demo": ["demo/crm_whatsapp_account_demo.xml"],
+    "demo": [
+        "demo/crm_whatsapp_account_demo.xml",
+        "demo/crm_whatsapp_conversation_demo.xml",
+    ],
+    "assets": {
+        "web.assets_tests": [
+            "whatsapp_crm/static/tests/tours/**/*",
+        ],
+    },
     "installable": True,
     "application": False,
 }

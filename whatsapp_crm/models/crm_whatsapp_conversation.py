@@ -102,11 +102,12 @@ class CrmWhatsappConversation(models.Model):
         return self.search([("account_id", "=", account.id), *domain], order="id", limit=1)
 
     @api.model
-    def _find_or_create(self, account, wa_id=None, wa_user_id=None, profile_name=None, partner=None):
+    def _find_or_create(self, account, wa_id=None, wa_user_id=None, profile_name=None, partner=None, user=None):
         """The conversation of ``account`` with a customer, created (with its contact) if needed.
 
         The customer is a number (``wa_id``), a business-scoped user id, or else the number of
-        ``partner``. Inbound processing calls this under a per-customer lock.
+        ``partner``. A new conversation goes to ``user``, else to the next agent in turn.
+        Inbound processing calls this under a per-customer lock.
         """
         wa_id = wa_digits(wa_id) or (partner._whatsapp_wa_id() if partner and not wa_user_id else False)
         if not wa_id and not wa_user_id:
@@ -120,7 +121,7 @@ class CrmWhatsappConversation(models.Model):
                 partner = Partner._whatsapp_find_or_create(wa_id, profile_name)
             else:
                 partner = Partner.sudo().create({"name": profile_name or wa_user_id}).with_env(self.env)
-        user = self._next_agent(account)
+        user = user or self._next_agent(account)
         return self.create(
             {
                 "account_id": account.id,

@@ -272,11 +272,21 @@ class CrmWhatsappMessage(models.Model):
         if number and not create:
             return Conversation._find(account, wa_id=number)
         if number:
-            conversation = Conversation._find_or_create(account, wa_id=number, partner=partner or None)
+            conversation = Conversation._find_or_create(
+                account, wa_id=number, partner=partner or None, user=self._conversation_owner(record)
+            )
             if record._name == "crm.lead" and not conversation.lead_id:
                 conversation.lead_id = record
             return conversation
         return in_account(partner.whatsapp_conversation_ids) if partner else Conversation
+
+    @api.model
+    def _conversation_owner(self, record):
+        """Who answers a conversation a user starts: the lead's salesperson, else the sender."""
+        if record._name == "crm.lead" and record.user_id:
+            return record.user_id
+        user = self.env.user
+        return user if not self.env.su and user._is_internal() else self.env["res.users"]
 
     def _whatsapp_number_e164(self):
         """The recipient's number in E.164, False for username-only users."""

@@ -11,3 +11,4 @@ from . import test_outbound_server_action
 from . import test_webhook_concurrency
 from . import test_webhook_phone
 from . import test_webhook_performance
+from . import test_ui

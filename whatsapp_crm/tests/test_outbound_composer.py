@@ -225,3 +225,28 @@ class TestOutboundComposer(OutboundCase):
         self.assertEqual(message.conversation_id.account_id, other_account)
         self.assertEqual(message.conversation_id.wa_id, self.conversation.wa_id)
         self.assertEqual(message.body, "Hello Alice Customer")
+
+    def test_new_conversation_owner(self):
+        """A conversation a user starts is theirs (or the lead's salesperson's), not the next agent's."""
+        self.account.user_ids = self.user_manager  # the agent in turn
+        Partner = self.env["res.partner"]
+        Message = self.env["crm.whatsapp.message"]
+        alice, bob, carol = Partner.create(
+            [
+                {"name": "Alice New", "mobile": "+32 470 99 88 71"},
+                {"name": "Bob New", "mobile": "+32 470 99 88 72"},
+                {"name": "Carol New", "mobile": "+32 470 99 88 73"},
+            ]
+        )
+        lead = self.env["crm.lead"].create(
+            {"name": "Bob's deal", "partner_id": bob.id, "user_id": self.user_salesman.id}
+        )
+        from_form = Message.with_user(self.user_salesman)._find_conversation(
+            self.account, alice.with_user(self.user_salesman)
+        )
+        from_automation = Message.sudo()._find_conversation(self.account, lead)
+        unowned = Message.sudo()._find_conversation(self.account, carol)
+        self.assertEqual(from_form.user_id, self.user_salesman)
+        self.assertEqual(from_automation.user_id, self.user_salesman)
+        self.assertEqual(from_automation.lead_id, lead)
+        self.assertEqual(unowned.user_id, self.user_manager)

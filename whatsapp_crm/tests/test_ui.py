@@ -1,0 +1,83 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import HttpCase, tagged
+
+from .common import WhatsappCase, new_wamid
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestUi(HttpCase, WhatsappCase):
+    """In a browser, as a salesperson: read a customer's message on the lead, answer it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "phone": "+32 470 12 34 56"})
+        cls.lead = cls.env["crm.lead"].create(
+            {
+                "name": "Sofas for the lobby",
+                "type": "opportunity",
+                "partner_id": cls.partner.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+            }
+        )
+        received_at = fields.Datetime.now() - timedelta(hours=1)
+        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
+            {
+                "account_id": cls.account.id,
+                "wa_id": "32470123456",
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+                "state": "open",
+                "last_inbound_at": received_at,
+                "last_message_at": received_at,
+            }
+        )
+        body = "Do you have the sofa in blue?"
+        # as the webhook does: posted by the customer in the lead's chatter
+        post = cls.lead.with_context(mail_notify_force_send=False).message_post(
+            body=body, author_id=cls.partner.id, message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        cls.inbound = cls.env["crm.whatsapp.message"].create(
+            {
+                "account_id": cls.account.id,
+                "conversation_id": cls.conversation.id,
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "direction": "inbound",
+                "state": "received",
+                "message_type": "text",
+                "wamid": new_wamid(),
+                "body": body,
+                "timestamp": received_at,
+                "mail_message_id": post.id,
+            }
+        )
+
+    def test_reply_from_lead_form(self):
+        with self.mock_whatsapp_api():
+            self.start_tour(f"/odoo/crm/{self.lead.id}", "whatsapp_crm_tour", login=self.user_salesman.login)
+        reply = "Yes we have it in navy blue"
+        [payload] = self.sent_payloads()
+        self.assertEqual(payload["to"], "+32470123456")
+        self.assertEqual(payload["text"]["body"], reply)
+        outbound = self.lead.whatsapp_message_ids.filtered(lambda m: m.direction == "outbound")
+        self.assertRecordValues(
+            outbound,
+            [
+                {
+                    "state": "sent",
+                    "message_type": "text",
+                    "body": reply,
+                    "conversation_id": self.conversation.id,
+                    "partner_id": self.partner.id,
+                    "author_id": self.user_salesman.id,
+                }
+            ],
+        )
+        self.assertTrue(outbound.wamid)
+        self.assertEqual(outbound.mail_message_id.author_id, self.user_salesman.partner_id)
