@@ -493,7 +493,7 @@ class CrmWhatsappMessage(models.Model):
             )
             return
         self.account_id._handle_api_error(error)
-        values = {"error_code": error.code or 0, "error_message": error.message}
+        values = {"error_code": error.code or 0, "error_message": error.get_message(self.env.lang)}
         if error.retryable and self.retry_count < self._get_send_setting("send_max_retries"):
             delay = self._get_send_setting("retry_base_seconds") * 4**self.retry_count
             values.update(retry_count=self.retry_count + 1, next_try_at=now + timedelta(seconds=delay))
