@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class CrmLead(models.Model):
@@ -36,11 +36,4 @@ class CrmLead(models.Model):
 
     def action_open_whatsapp(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("WhatsApp Messages"),
-            "res_model": "crm.whatsapp.message",
-            "view_mode": "list,form",
-            "domain": [("lead_id", "=", self.id)],
-            "context": {"create": False},
-        }
+        return self.env["crm.whatsapp.message"]._action_open([("lead_id", "=", self.id)])

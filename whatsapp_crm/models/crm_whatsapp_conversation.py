@@ -232,14 +232,9 @@ class CrmWhatsappConversation(models.Model):
 
     def action_open_messages(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("WhatsApp Messages"),
-            "res_model": "crm.whatsapp.message",
-            "view_mode": "list,form",
-            "domain": [("conversation_id", "=", self.id)],
-            "context": {"default_conversation_id": self.id, "create": False},
-        }
+        return self.env["crm.whatsapp.message"]._action_open(
+            [("conversation_id", "=", self.id)], {"default_conversation_id": self.id}
+        )
 
     def action_close(self):
         self.write({"state": "closed"})

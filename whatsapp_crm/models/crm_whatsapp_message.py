@@ -281,6 +281,18 @@ class CrmWhatsappMessage(models.Model):
         return in_account(partner.whatsapp_conversation_ids) if partner else Conversation
 
     @api.model
+    def _action_open(self, domain, context=None):
+        """The window action listing the messages of ``domain``."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("WhatsApp Messages"),
+            "res_model": self._name,
+            "view_mode": "list,form",
+            "domain": domain,
+            "context": {**(context or {}), "create": False},
+        }
+
+    @api.model
     def _conversation_owner(self, record):
         """Who answers a conversation a user starts: the lead's salesperson, else the sender."""
         if record._name == "crm.lead" and record.user_id:

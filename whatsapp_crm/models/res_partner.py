@@ -75,11 +75,4 @@ class ResPartner(models.Model):
 
     def action_open_whatsapp(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("WhatsApp Messages"),
-            "res_model": "crm.whatsapp.message",
-            "view_mode": "list,form",
-            "domain": [("partner_id", "=", self.id)],
-            "context": {"create": False},
-        }
+        return self.env["crm.whatsapp.message"]._action_open([("partner_id", "=", self.id)])
