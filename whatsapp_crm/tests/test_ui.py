@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
 from .common import WhatsappCase, new_wamid
@@ -35,6 +35,19 @@ class TestUi(HttpCase, WhatsappCase):
                 "state": "open",
                 "last_inbound_at": received_at,
                 "last_message_at": received_at,
+            }
+        )
+        cls.template = cls.env["crm.whatsapp.template"].create(
+            {
+                "name": "quote_ready",
+                "account_id": cls.account.id,
+                "status": "approved",
+                "model_id": cls.env["ir.model"]._get_id("crm.lead"),
+                "body": "Hello {{1}}, your quote for {{2}} is ready.",
+                "variable_ids": [
+                    Command.create({"placeholder": "1", "field_path": "partner_id.name"}),
+                    Command.create({"placeholder": "2", "field_path": "name"}),
+                ],
             }
         )
         body = "Do you have the sofa in blue?"
@@ -81,3 +94,39 @@ class TestUi(HttpCase, WhatsappCase):
         )
         self.assertTrue(outbound.wamid)
         self.assertEqual(outbound.mail_message_id.author_id, self.user_salesman.partner_id)
+
+    def test_template_outside_window(self):
+        self.conversation.last_inbound_at = fields.Datetime.now() - timedelta(days=2)
+        with self.mock_whatsapp_api():
+            self.start_tour(f"/odoo/crm/{self.lead.id}", "whatsapp_crm_template_tour", login=self.user_salesman.login)
+        [payload] = self.sent_payloads()
+        self.assertEqual(payload["type"], "template")
+        self.assertEqual(
+            payload["template"],
+            {
+                "name": "quote_ready",
+                "language": {"code": "en_US"},
+                "components": [
+                    {
+                        "type": "body",
+                        "parameters": [
+                            {"type": "text", "text": "Ines Tour"},
+                            {"type": "text", "text": "Sofas for the lobby"},
+                        ],
+                    }
+                ],
+            },
+        )
+        outbound = self.lead.whatsapp_message_ids.filtered(lambda m: m.direction == "outbound")
+        self.assertRecordValues(
+            outbound,
+            [
+                {
+                    "state": "sent",
+                    "message_type": "template",
+                    "template_id": self.template.id,
+                    "body": "Hello Ines Tour, your quote for Sofas for the lobby is ready.",
+                    "author_id": self.user_salesman.id,
+                }
+            ],
+        )
