@@ -132,3 +132,13 @@ class TestUi(HttpCase, WhatsappCase):
                 }
             ],
         )
+
+    def test_reply_from_my_conversations(self):
+        with self.mock_whatsapp_api():
+            self.start_tour("/odoo/crm", "whatsapp_crm_conversation_tour", login=self.user_salesman.login)
+        [payload] = self.sent_payloads()
+        self.assertEqual(payload["text"]["body"], "The blue sofa ships next week")
+        outbound = self.conversation.message_ids_wa.filtered(lambda m: m.direction == "outbound")
+        self.assertRecordValues(
+            outbound, [{"state": "sent", "lead_id": self.lead.id, "author_id": self.user_salesman.id}]
+        )
