@@ -153,6 +153,9 @@ class CrmWhatsappMessage(models.Model):
     reply_to_id = fields.Many2one("crm.whatsapp.message", "Reply To", ondelete="set null")
     reaction_to_id = fields.Many2one("crm.whatsapp.message", "Reaction To", ondelete="set null")
     forwarded = fields.Boolean()
+    revoked = fields.Boolean("Deleted by the Customer", readonly=True)
+    edited = fields.Boolean("Edited by the Customer", readonly=True)
+    media_preview = fields.Binary(compute="_compute_media_preview", help="The picture of an image or sticker.")
     referral_data = fields.Json(help="Click-to-WhatsApp ad that started the chat.")
     payload = fields.Json(help="The message object as WhatsApp sent it, or the request sent to WhatsApp.")
     template_id = fields.Many2one("crm.whatsapp.template", ondelete="set null")
@@ -165,6 +168,12 @@ class CrmWhatsappMessage(models.Model):
     _sql_constraints = [
         ("wamid_account_unique", "unique(account_id, wamid)", "A WhatsApp message is stored once per account."),
     ]
+
+    @api.depends("attachment_ids", "message_type")
+    def _compute_media_preview(self):
+        for message in self:
+            pictures = message.attachment_ids.filtered(lambda a: (a.mimetype or "").startswith("image/"))
+            message.media_preview = pictures[:1].datas if message.message_type in ("image", "sticker") else False
 
     @api.depends("direction", "message_type", "partner_id")
     def _compute_display_name(self):

@@ -339,7 +339,8 @@ class CrmWhatsappWebhookEvent(models.Model):
             self._apply_number_change(conversation, content["wa_id"])
         if original and kind in ("edit", "revoke"):
             mark = _("(deleted by the customer)") if kind == "revoke" else _("(edited: %s)", values["body"])
-            original.write({"body": f"{original.body or ''}\n{mark}".strip()})
+            flag = "revoked" if kind == "revoke" else "edited"
+            original.write({"body": f"{original.body or ''}\n{mark}".strip(), flag: True})
         record.mail_message_id = self._post_inbound(record, conversation, lead, original).id
         if values.get("media_state") == "pending":
             self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()

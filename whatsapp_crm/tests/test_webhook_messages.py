@@ -74,6 +74,7 @@ class TestWebhookMessages(WebhookCase):
         self.assertEqual(attachment.name, "image-MEDIA-IMG-1.jpg")
         self.assertEqual((attachment.res_model, attachment.res_id), ("crm.whatsapp.message", message.id))
         self.assertEqual(message.mail_message_id.attachment_ids, attachment, "shown in the chatter post too")
+        self.assertEqual(message.media_preview, attachment.datas, "previewed in the lead's WhatsApp tab")
 
     def test_voice_audio(self):
         message = self.receive(
@@ -288,6 +289,8 @@ class TestWebhookMessages(WebhookCase):
         revoke = self.receive(self.inbound("revoke", {"original_message_id": original.wamid}))
         self.assertInbound(revoke, "revoke", "(message deleted)")
         self.assertEqual(revoke.reply_to_id, original)
+        self.assertTrue(original.revoked)
+        self.assertFalse(original.edited)
         self.assertIn("(deleted by the customer)", original.body)
 
     def test_edit_marks_original(self):
@@ -300,6 +303,7 @@ class TestWebhookMessages(WebhookCase):
         self.assertInbound(edit, "edit", "amanhã")
         self.assertEqual(edit.reply_to_id, original)
         self.assertIn("(edited: amanhã)", original.body)
+        self.assertTrue(original.edited)
 
     def test_click_to_whatsapp_referral(self):
         referral = {
