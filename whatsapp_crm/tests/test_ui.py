@@ -8,7 +8,7 @@ from .common import WhatsappCase, new_wamid
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestUi(HttpCase, WhatsappCase):
-    """In a browser, as a salesperson: read a customer's message on the lead, answer it."""
+    """In a browser, as a salesperson: read a customer's WhatsApp message and answer it."""
 
     @classmethod
     def setUpClass(cls):
