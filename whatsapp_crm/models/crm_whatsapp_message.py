@@ -302,6 +302,29 @@ class CrmWhatsappMessage(models.Model):
         }
 
     @api.model
+    def _account_for(self, records):
+        """The account that last talked with ``records`` (conversations, leads, contacts...),
+        else the first account of the user's companies."""
+        Conversation = self.env["crm.whatsapp.conversation"]
+        if records._name == Conversation._name:
+            conversations = records
+        else:
+            partners = (
+                records
+                if records._name == "res.partner"
+                else records["partner_id"]
+                if "partner_id" in records
+                else None
+            )
+            conversations = records.whatsapp_conversation_ids if records._name == "crm.lead" else Conversation
+            conversations |= partners.whatsapp_conversation_ids if partners else Conversation
+        latest = conversations.sorted(lambda c: (c.last_message_at or fields.Datetime.to_datetime("1970-01-01"), c.id))[
+            -1:
+        ]
+        Account = self.env["crm.whatsapp.account"]
+        return latest.account_id or Account.search([("company_id", "in", self.env.companies.ids)], limit=1)
+
+    @api.model
     def _conversation_owner(self, record):
         """Who answers a conversation a user starts: the lead's salesperson, else the sender."""
         if record._name == "crm.lead" and record.user_id:

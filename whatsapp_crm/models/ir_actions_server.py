@@ -11,7 +11,10 @@ class IrActionsServer(models.Model):
 
     state = fields.Selection(selection_add=[(STATE, "Send WhatsApp")], ondelete={STATE: "cascade"})
     whatsapp_crm_account_id = fields.Many2one(
-        "crm.whatsapp.account", "WhatsApp Account", ondelete="set null", help="Empty: the company's first account."
+        "crm.whatsapp.account",
+        "WhatsApp Account",
+        ondelete="set null",
+        help="Empty: the template's account, else the one that last talked with the record, else the first one.",
     )
     whatsapp_crm_template_id = fields.Many2one(
         "crm.whatsapp.template",
@@ -61,8 +64,9 @@ class IrActionsServer(models.Model):
             "template_id": self.whatsapp_crm_template_id.id,
             "body": self.whatsapp_crm_body,
         }
-        if self.whatsapp_crm_account_id:
-            composer_values["account_id"] = self.whatsapp_crm_account_id.id
+        account = self.whatsapp_crm_account_id or self.whatsapp_crm_template_id.account_id
+        if account:
+            composer_values["account_id"] = account.id
         composer = self.env["crm.whatsapp.composer"].create(composer_values)
         messages = composer._create_messages()
         if self.whatsapp_crm_send_now:

@@ -250,3 +250,14 @@ class TestOutboundComposer(OutboundCase):
         self.assertEqual(from_automation.user_id, self.user_salesman)
         self.assertEqual(from_automation.lead_id, lead)
         self.assertEqual(unowned.user_id, self.user_manager)
+
+    def test_account_of_the_conversation(self):
+        """With several numbers, the composer answers from the number the customer talks to."""
+        other = self.env["crm.whatsapp.account"].create(
+            {"name": "Other line", "sequence": 0, "waba_id": "WABA-2", "phone_number_id": "PN-2", "access_token": "t"}
+        )
+        self.assertEqual(self.env["crm.whatsapp.account"].search([], limit=1), other, "the other line comes first")
+        for record in (self.lead, self.partner, self.conversation):
+            self.assertEqual(self._composer_form(record).account_id, self.account, record._name)
+        newcomer = self.env["res.partner"].create({"name": "No chat yet", "mobile": "+32 470 55 44 33"})
+        self.assertEqual(self._composer_form(newcomer).account_id, other, "no conversation: the first line")

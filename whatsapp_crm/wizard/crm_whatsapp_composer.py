@@ -84,14 +84,10 @@ class CrmWhatsappComposer(models.TransientModel):
 
     @api.depends("res_model", "res_ids")
     def _compute_account_id(self):
-        Account = self.env["crm.whatsapp.account"]
-        default = Account.search([("company_id", "in", self.env.companies.ids)], limit=1)
+        Message = self.env["crm.whatsapp.message"]
         for composer in self:
-            if composer.account_id:
-                continue
-            records = composer._get_records()
-            own = records.account_id[:1] if records._name == "crm.whatsapp.conversation" else Account
-            composer.account_id = own or default
+            if not composer.account_id:
+                composer.account_id = Message._account_for(composer._get_records())
 
     @api.depends("account_id", "res_model", "res_ids", "composition_mode")
     def _compute_conversation_id(self):
