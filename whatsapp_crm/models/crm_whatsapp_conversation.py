@@ -39,7 +39,7 @@ class CrmWhatsappConversation(models.Model):
         store=True,
         help="Free text may be sent until 24 hours after the customer's last message.",
     )
-    can_send_free_text = fields.Boolean(compute="_compute_can_send_free_text")
+    can_send_free_text = fields.Boolean("Window Open", compute="_compute_can_send_free_text")
     message_ids_wa = fields.One2many("crm.whatsapp.message", "conversation_id", "WhatsApp Messages")
     wa_message_count = fields.Integer(compute="_compute_wa_message_count")
 

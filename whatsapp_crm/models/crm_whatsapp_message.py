@@ -177,8 +177,10 @@ class CrmWhatsappMessage(models.Model):
 
     @api.depends("direction", "message_type", "partner_id")
     def _compute_display_name(self):
+        type_labels = dict(self._fields["message_type"]._description_selection(self.env))
         for message in self:
-            message.display_name = f"{message.partner_id.name or message.wamid or ''} [{message.message_type}]"
+            who = message.partner_id.name or message.wamid or ""
+            message.display_name = f"{who} [{type_labels.get(message.message_type, '')}]"
 
     # ------------------------------------------------------------------
     # CRUD: outbound messages show in the chatter of their lead / contact

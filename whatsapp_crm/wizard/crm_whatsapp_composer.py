@@ -125,6 +125,8 @@ class CrmWhatsappComposer(models.TransientModel):
                     composer.preview = error.args[0]
                     continue
                 composer.preview = composer.template_id._render_body(values)
+            elif composer.kind == "template":
+                composer.preview = False
             elif composer.kind == "buttons":
                 buttons = " | ".join(f"[{title}]" for title in composer._button_titles())
                 composer.preview = f"{composer.body or ''}\n\n{buttons}"
