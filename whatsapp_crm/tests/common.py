@@ -43,6 +43,7 @@ class WhatsappCase(common.TransactionCase):
         cls.account = cls.env["crm.whatsapp.account"].create(
             {
                 "name": "Test line",
+                "sequence": 0,  # the default line, before any other (demo data included)
                 "waba_id": WABA_ID,
                 "phone_number_id": PHONE_NUMBER_ID,
                 "display_phone_number": "+1 555 0199",

@@ -254,7 +254,7 @@ class TestOutboundComposer(OutboundCase):
     def test_account_of_the_conversation(self):
         """With several numbers, the composer answers from the number the customer talks to."""
         other = self.env["crm.whatsapp.account"].create(
-            {"name": "Other line", "sequence": 0, "waba_id": "WABA-2", "phone_number_id": "PN-2", "access_token": "t"}
+            {"name": "Other line", "sequence": -1, "waba_id": "WABA-2", "phone_number_id": "PN-2", "access_token": "t"}
         )
         self.assertEqual(self.env["crm.whatsapp.account"].search([], limit=1), other, "the other line comes first")
         for record in (self.lead, self.partner, self.conversation):

@@ -13,8 +13,6 @@ class TestUi(HttpCase, WhatsappCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # the composer offers the first account: this one, even next to the demo account
-        cls.account.sequence = 0
         cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "phone": "+32 470 12 34 56"})
         cls.lead = cls.env["crm.lead"].create(
             {
