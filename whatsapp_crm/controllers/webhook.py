@@ -6,7 +6,7 @@ import time
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
-from ..tools.webhook_payload import InvalidPayload, parse_payload
+from ..tools.webhook_payload import MAX_PAYLOAD_BYTES, InvalidPayload, parse_payload
 
 _logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ class WhatsappCrmWebhook(http.Controller):
     def whatsapp_receive(self, **kwargs):
         """Store a signed delivery durably, acknowledge it, and process it in a savepoint."""
         started = time.monotonic()
+        if (request.httprequest.content_length or 0) > MAX_PAYLOAD_BYTES:
+            _logger.warning("WhatsApp webhook refused: too large (%s bytes)", request.httprequest.content_length)
+            return self._answer("Payload Too Large", 413)
         raw = request.httprequest.get_data()
         try:
             payload = parse_payload(raw)

@@ -86,7 +86,7 @@ class CrmWhatsappWebhookEvent(models.Model):
         digest = hashlib.sha256(raw).hexdigest()
         if self.search_count([("payload_hash", "=", digest)], limit=1):
             return self.browse()
-        names = sorted({field for _waba, field, _value in wp.iter_changes(payload) if field})
+        names = sorted({str(field) for _waba, field, _value in wp.iter_changes(payload) if field})
         return self.create(
             {
                 "account_id": account.id,
@@ -218,7 +218,7 @@ class CrmWhatsappWebhookEvent(models.Model):
         )
 
     def _change_account(self, accounts, waba_id, value):
-        phone_id = (value.get("metadata") or {}).get("phone_number_id")
+        phone_id = wp.metadata(value).get("phone_number_id")
         if phone_id:
             return accounts.filtered(lambda a: a.phone_number_id == str(phone_id))[:1]
         same_waba = accounts.filtered(lambda a: a.waba_id == str(waba_id))

@@ -1,5 +1,6 @@
 """The webhook endpoint: handshake, signatures, durability, idempotency, statuses, retries."""
 
+import json
 import time
 from unittest.mock import patch
 
@@ -98,6 +99,24 @@ class TestWebhookController(WebhookCase):
         ):
             response = self.post_raw(raw)
             self.assertEqual(response.status_code, 400, raw)
+            self.assertNotIn("Traceback", response.text)
+        self.assertEqual(self._counts(), before)
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_hostile_bodies_refused_without_traceback(self):
+        """Deep nesting, other encodings, malformed changes and huge bodies are answered, not crashed on."""
+        before = self._counts()
+        head = b'{"object": "whatsapp_business_account", "entry": ['
+        nested = head + b"[" * 200000 + b"]" * 200000 + b"]}"
+        utf16 = json.dumps(self.envelope(self.messages_value([self.inbound("text", {"body": "hi"})]))).encode("utf-16")
+        bad_value = head + b'{"id": "1", "changes": [{"field": "messages", "value": [1]}, "x", null]}]}'
+        bad_metadata = head + (
+            b'{"id": "1", "changes": [{"field": "messages", "value": {"metadata": "%s"}}]}]}' % PHONE_NUMBER_ID.encode()
+        )
+        huge = head + b" " * (5 * 1024 * 1024) + b"]}"
+        for raw, status in ((nested, 400), (utf16, 400), (bad_value, 403), (bad_metadata, 403), (huge, 413)):
+            response = self.post_raw(raw, signature=sign(raw))
+            self.assertEqual(response.status_code, status, raw[:80])
             self.assertNotIn("Traceback", response.text)
         self.assertEqual(self._counts(), before)
 

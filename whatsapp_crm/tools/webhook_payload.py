@@ -9,6 +9,7 @@ from odoo.tools.translate import LazyTranslate
 _lt = LazyTranslate(__name__)
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # Meta sends at most 3 MB
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 MEDIA_LABELS = {
     "image": _lt("Image"),
@@ -38,9 +39,12 @@ class InvalidPayload(ValueError):
 
 def parse_payload(raw):
     """Decode a raw webhook body; raise :class:`InvalidPayload` unless it is a WhatsApp envelope."""
+    if len(raw or b"") > MAX_PAYLOAD_BYTES:
+        raise InvalidPayload("too large")
     try:
-        payload = json.loads(raw)
-    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        # Meta sends UTF-8; json.loads() would also accept UTF-16/32 bytes that cannot be stored as such
+        payload = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidPayload("not JSON") from exc
     if not isinstance(payload, dict) or payload.get("object") != WHATSAPP_OBJECT:
         raise InvalidPayload("not a WhatsApp Business Account payload")
@@ -53,9 +57,17 @@ def parse_payload(raw):
 def iter_changes(payload):
     """Yield ``(waba_id, field, value)`` for every change of the payload."""
     for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            if isinstance(change, dict):
-                yield entry.get("id"), change.get("field"), change.get("value") or {}
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            value = (change.get("value") or {}) if isinstance(change, dict) else None
+            if isinstance(value, dict):
+                yield entry.get("id"), change.get("field"), value
+
+
+def metadata(value):
+    """The ``metadata`` of a change's value, ``{}`` when missing or malformed."""
+    meta = value.get("metadata")
+    return meta if isinstance(meta, dict) else {}
 
 
 def account_keys(payload):
@@ -64,7 +76,7 @@ def account_keys(payload):
     for waba_id, _field, value in iter_changes(payload):
         if waba_id:
             waba_ids.add(str(waba_id))
-        phone_id = (value.get("metadata") or {}).get("phone_number_id")
+        phone_id = metadata(value).get("phone_number_id")
         if phone_id:
             phone_ids.add(str(phone_id))
     for entry in payload.get("entry") or []:
