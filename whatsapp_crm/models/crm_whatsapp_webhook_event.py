@@ -186,7 +186,7 @@ class CrmWhatsappWebhookEvent(models.Model):
         ``done``, ``ignored`` (nothing applicable) or ``wait`` (statuses of messages not
         stored yet: worth a later retry)."""
         self.ensure_one()
-        accounts = self._payload_accounts(payload)
+        accounts = self._signed_accounts(self._payload_accounts(payload))
         self._lock_customers(payload, accounts)
         notes, wait, applied = [], False, False
         for waba_id, field, value in wp.iter_changes(payload):
@@ -216,6 +216,14 @@ class CrmWhatsappWebhookEvent(models.Model):
         return self.env["crm.whatsapp.account"].search(
             ["|", ("phone_number_id", "in", list(phone_ids)), ("waba_id", "in", list(waba_ids))]
         )
+
+    def _signed_accounts(self, accounts):
+        """The accounts the delivery's signature vouches for: the event's account and those sharing
+        its app secret (one Meta app). A payload signed with one app's secret never writes into
+        an account of another app, whatever numbers it names."""
+        signer = self.account_id
+        secret = signer.sudo().app_secret
+        return accounts.filtered(lambda a: a == signer or (secret and a.sudo().app_secret == secret))
 
     def _change_account(self, accounts, waba_id, value):
         phone_id = wp.metadata(value).get("phone_number_id")

@@ -143,6 +143,50 @@ class TestWebhookController(WebhookCase):
         self.assertEqual(stored.account_id, other)
         self.assertEqual(stored.conversation_id.account_id, other)
 
+    def test_other_apps_secret_cannot_write_into_an_account(self):
+        """Signed with B's app secret, a payload naming A's number and B's creates nothing under A:
+        no message, and no status applied to A's messages."""
+        Message = self.env["crm.whatsapp.message"]
+        other = self.env["crm.whatsapp.account"].create(
+            {
+                "name": "Other app's line",
+                "waba_id": "209000000000002",
+                "phone_number_id": "109000000000002",
+                "access_token": "token-2",
+                "app_secret": "second-secret",
+                "team_id": self.team.id,
+            }
+        )
+        ours = self._outbound()
+        injected = self.inbound("text", {"body": "injected into A"})
+        legit = self.inbound("text", {"body": "for B"})
+        status_value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [self.status(ours.wamid, "failed", int(time.time()))],
+        }
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": other.waba_id,
+                    "changes": [
+                        {"field": "messages", "value": self.messages_value([injected])},
+                        {"field": "messages", "value": status_value},
+                        {"field": "messages", "value": self.messages_value([legit], phone_number_id="109000000000002")},
+                    ],
+                }
+            ],
+        }
+        raw = encode_payload(payload)
+        self.assertEqual(self.post_raw(raw, signature=sign(raw, "second-secret")).status_code, 200)
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        self.assertEqual(event.account_id, other)
+        self.assertFalse(Message.search([("wamid", "=", injected["id"])]), "nothing stored under A")
+        self.assertEqual(ours.state, "sent", "A's message untouched")
+        self.assertEqual(Message.search([("wamid", "=", legit["id"])]).account_id, other)
+        self.assertFalse(self.env["crm.whatsapp.conversation"].search([("account_id", "=", self.account.id)]))
+
     # Durability and idempotency
     def test_event_stored_and_done(self):
         message = self.inbound("text", {"body": "hello"})
