@@ -33,20 +33,19 @@ class ResPartner(models.Model):
         variants = set(wa_id_variants(wa_id))
         if not variants:
             return self.browse()
-        # Narrow with SQL: the last 4 digits appear as such in any formatting, the last 8 digits are
-        # shared by every variant; then compare E.164 numbers in Python.
-        digits = wa_digits(wa_id)
-        short, tail = f"%{digits[-4:]}%", f"%{digits[-8:]}"
+        # Narrow with SQL: the last 8 digits are shared by every variant, whatever the formatting
+        # ("+33 6 12 34 56 78" splits the last four); then compare E.164 numbers in Python.
+        tail = f"%{wa_digits(wa_id)[-8:]}"
         self.env["res.partner"].flush_model(["phone", "mobile", "active"])
         self.env.cr.execute(
             """
             SELECT id FROM res_partner
              WHERE active
-               AND ((mobile LIKE %s AND regexp_replace(mobile, '\\D', '', 'g') LIKE %s)
-                    OR (phone LIKE %s AND regexp_replace(phone, '\\D', '', 'g') LIKE %s))
+               AND (regexp_replace(mobile, '\\D', '', 'g') LIKE %s
+                    OR regexp_replace(phone, '\\D', '', 'g') LIKE %s)
           ORDER BY id
             """,
-            [short, tail, short, tail],
+            [tail, tail],
         )
         for partner in self.sudo().browse([row[0] for row in self.env.cr.fetchall()]):
             for fname in ("mobile", "phone"):

@@ -34,3 +34,18 @@ class TestWebhookPhone(TransactionCase):
         self.assertEqual(created.name, "New Person")
         self.assertEqual(created._whatsapp_wa_id(), "4917012345678")
         self.assertEqual(Partner._whatsapp_find_or_create("4917012345678", "Other Name"), created)
+
+    def test_partner_matching_any_formatting_and_shared_number(self):
+        """Numbers grouped in pairs are found; two contacts sharing a number give the oldest, no third."""
+        Partner = self.env["res.partner"]
+        french = Partner.create({"name": "Paris", "mobile": "+33 6 12 34 56 78"})
+        spanish = Partner.create({"name": "Madrid", "phone": "+34 612 34 56 79"})
+        self.assertEqual(Partner._whatsapp_find("33612345678"), french)
+        self.assertEqual(Partner._whatsapp_find("34612345679"), spanish)
+        twin = Partner.create(
+            {"name": "Paris bis", "phone": "06 12 34 56 78", "country_id": self.env.ref("base.fr").id}
+        )
+        count = Partner.search_count([])
+        self.assertEqual(Partner._whatsapp_find_or_create("33612345678", "Someone"), french)
+        self.assertEqual(Partner.search_count([]), count, "no third contact")
+        self.assertLess(french.id, twin.id)
