@@ -10,7 +10,7 @@ from functools import partial
 from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..tools.throttle import Throttle
 from ..tools.whatsapp_cloud_api import WhatsAppApiError
@@ -66,6 +66,9 @@ SEND_DEFAULTS = {
     "pair_rate_spacing": 6.0,
     "pair_rate_burst": 2,
 }
+
+# Only the system changes these once a message exists (see write()).
+SENDER_FIELDS = {"direction", "author_id", "account_id", "conversation_id", "lead_id", "partner_id", "attachment_ids"}
 
 STATUS_ICONS = {
     "queued": "fa fa-clock-o",
@@ -189,14 +192,33 @@ class CrmWhatsappMessage(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         messages = super().create(vals_list)
+        messages._check_sender_access()
         messages.filtered(lambda m: m.direction == "outbound" and not m.mail_message_id)._post_in_chatter()
         return messages
 
     def write(self, vals):
+        if not self.env.su and SENDER_FIELDS & vals.keys():
+            raise AccessError(_("The sender, recipient and files of a WhatsApp message cannot be changed."))
         result = super().write(vals)
         if {"state", "error_message"} & vals.keys():
             self.filtered(lambda m: m.direction == "outbound" and m.mail_message_id)._refresh_chatter_status()
         return result
+
+    def _check_sender_access(self):
+        """A user (not the system) only creates outbound messages that they send themselves,
+        about documents and with files they may read: the chatter post and the send run as
+        superuser afterwards."""
+        if self.env.su:
+            return
+        for message in self:
+            if message.direction != "outbound" or message.author_id != self.env.user:
+                raise AccessError(_("You can only create WhatsApp messages that you send yourself."))
+            if message.state not in ("queued", "refused"):
+                raise AccessError(_("A new WhatsApp message is queued before it is sent."))
+        for records in (self.lead_id, self.partner_id, self.conversation_id, self.reply_to_id, self.template_id):
+            records.check_access("read")
+        if self.attachment_ids:
+            self.attachment_ids.check("read")
 
     def _chatter_thread(self):
         self.ensure_one()

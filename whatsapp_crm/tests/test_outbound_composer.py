@@ -1,6 +1,7 @@
 import base64
 from datetime import timedelta
 
+from odoo.exceptions import AccessError
 from odoo.tests import Form, tagged
 
 from .test_outbound_send import NOW, WINDOW_TEXT, OutboundCase
@@ -261,3 +262,24 @@ class TestOutboundComposer(OutboundCase):
             self.assertEqual(self._composer_form(record).account_id, self.account, record._name)
         newcomer = self.env["res.partner"].create({"name": "No chat yet", "mobile": "+32 470 55 44 33"})
         self.assertEqual(self._composer_form(newcomer).account_id, other, "no conversation: the first line")
+
+    def test_attachment_of_another_document(self):
+        """Files are sent only if the user may read them; another document keeps its files."""
+        secret_lead = self.env["crm.lead"].create({"name": "Secret deal", "user_id": self.user_manager.id})
+        secret_file = self.env["ir.attachment"].create(
+            {
+                "name": "contract.pdf",
+                "raw": b"%PDF confidential",
+                "mimetype": "application/pdf",
+                "res_model": "crm.lead",
+                "res_id": secret_lead.id,
+            }
+        )
+        form = self._composer_form(self.lead)
+        form.body = "Here is the contract"
+        composer = form.save()
+        composer.attachment_ids = secret_file  # over RPC: any id
+        with self.mock_whatsapp_api(), self.assertRaises(AccessError):
+            composer.action_send()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual((secret_file.res_model, secret_file.res_id), ("crm.lead", secret_lead.id))

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from ..tools.cloud_api_emulator import encode_webhook
@@ -398,3 +398,67 @@ class TestOutboundEmulator(WhatsappEmulatorMixin, OutboundCase):
         self.assertEqual([r["status"] for r in emulator.requests], [500, 200])
         self.assertEqual(message.state, "sent")
         self.assertIn(message.wamid, emulator.sent_messages)
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundAccess(OutboundCase):
+    """Messages created or changed over RPC by a salesperson: the chatter post and the send
+    run as superuser, so the sender, the documents and the files are checked first."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # a lead of another salesperson: the salesperson cannot read it
+        cls.secret_lead = cls.env["crm.lead"].create({"name": "Secret deal", "user_id": cls.user_manager.id})
+        cls.secret_file = cls.env["ir.attachment"].create(
+            {
+                "name": "contract.pdf",
+                "raw": b"%PDF confidential",
+                "mimetype": "application/pdf",
+                "res_model": "crm.lead",
+                "res_id": cls.secret_lead.id,
+            }
+        )
+
+    def _rpc_values(self, **values):
+        return {
+            "account_id": self.account.id,
+            "conversation_id": self.conversation.id,
+            "partner_id": self.partner.id,
+            "lead_id": self.lead.id,
+            "author_id": self.user_salesman.id,
+            "direction": "outbound",
+            "message_type": "text",
+            "body": "Hello",
+            **values,
+        }
+
+    def test_salesperson_creates_own_message(self):
+        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
+        message = Message.create(self._rpc_values())
+        self.assertEqual(message.mail_message_id.author_id, self.user_salesman.partner_id)
+
+    def test_salesperson_cannot_impersonate_or_forge(self):
+        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
+        for values in (
+            {"author_id": self.user_manager.id},  # a chatter note signed by someone else
+            {"direction": "inbound", "state": "received"},  # a fake customer message
+            {"state": "sent"},  # a message that never went out
+            {"lead_id": self.secret_lead.id},  # a note on a lead they cannot read
+        ):
+            with self.subTest(values=values), self.assertRaises(AccessError):
+                Message.create(self._rpc_values(**values))
+        self.assertFalse(self.secret_lead.message_ids.filtered(lambda m: "WhatsApp" in (m.body or "")))
+
+    def test_salesperson_cannot_send_unreadable_file(self):
+        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
+        with self.assertRaises(AccessError):
+            Message.create(self._rpc_values(message_type="document", attachment_ids=[(6, 0, self.secret_file.ids)]))
+        message = Message.create(self._rpc_values())
+        with self.assertRaises(AccessError):
+            message.write({"message_type": "document", "attachment_ids": [(6, 0, self.secret_file.ids)]})
+        with self.assertRaises(AccessError):
+            message.write({"author_id": self.user_manager.id})
+        with self.mock_whatsapp_api():
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertFalse([r for r in self._wa_requests if r["path"].endswith("/media")])

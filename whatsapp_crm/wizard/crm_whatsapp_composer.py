@@ -224,8 +224,11 @@ class CrmWhatsappComposer(models.TransientModel):
         if not self.account_id:
             raise UserError(_("Configure a WhatsApp account first."))
         if self.attachment_ids:
+            # only files the user may read; other documents' files stay where they are
+            self.attachment_ids.check("read")
+            uploaded = self.attachment_ids.filtered(lambda a: a.res_model == self._name and a.res_id in (0, self.id))
             # sudo: the files were uploaded on this wizard; they now belong to the first document
-            self.attachment_ids.sudo().write({"res_model": records._name, "res_id": records[:1].id})
+            uploaded.sudo().write({"res_model": records._name, "res_id": records[:1].id})
         values_list = []
         for record in records:
             conversation = Message._find_conversation(self.account_id, record)
