@@ -38,6 +38,16 @@ MESSAGE_TYPES = [
     ("call", "Call"),
 ]
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# Audio formats WhatsApp plays; other audio files go as documents
+AUDIO_MIMETYPES = ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg")
+# Meta's largest upload per media type (bytes)
+MEDIA_MAX_SIZES = {
+    "image": 5 * 1024 * 1024,
+    "audio": 16 * 1024 * 1024,
+    "video": 16 * 1024 * 1024,
+    "document": 100 * 1024 * 1024,
+    "sticker": 500 * 1024,
+}
 
 # Delivery progress: a status never moves to a lower rank. "failed" is final unless
 # a later delivered/read proves the message arrived after all.
@@ -88,7 +98,7 @@ def media_type_of(mimetype):
         return "image"
     if mimetype in ("video/mp4", "video/3gpp"):
         return "video"
-    if mimetype.startswith("audio/"):
+    if mimetype.split(";")[0].strip() in AUDIO_MIMETYPES:
         return "audio"
     return "document"
 
@@ -405,6 +415,17 @@ class CrmWhatsappMessage(models.Model):
                 return _("A reply button title has 1 to %s characters.", MAX_BUTTON_TITLE)
         if self.message_type in MEDIA_TYPES and not (self.media_id or self.attachment_ids):
             return _("The media to send is missing.")
+        if self.message_type in MEDIA_TYPES and not self.media_id:
+            # sudo: the size only; the file was checked readable when the message was created
+            attachment = self.attachment_ids[:1].sudo()
+            limit = MEDIA_MAX_SIZES[self.message_type]
+            if attachment.file_size > limit:
+                return _(
+                    "%(file)s is too large for WhatsApp: %(size)s, at most %(limit)s for this kind of file.",
+                    file=attachment.name,
+                    size=tools.human_size(attachment.file_size),
+                    limit=tools.human_size(limit),
+                )
         if self.message_type == "text" and not self.body:
             return _("The message is empty.")
         return False

@@ -6,6 +6,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from ..models.crm_whatsapp_message import media_type_of
 from ..tools.cloud_api_emulator import encode_webhook
 from .common import WhatsappCase, WhatsappEmulatorMixin
 
@@ -462,3 +463,29 @@ class TestOutboundAccess(OutboundCase):
         with self.mock_whatsapp_api():
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertFalse([r for r in self._wa_requests if r["path"].endswith("/media")])
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundMediaLimits(OutboundCase):
+    def test_too_large_refused_before_upload(self):
+        """Meta's size limits are checked before uploading, with the reason on the message."""
+        picture = self.env["ir.attachment"].create(
+            {"name": "huge.png", "raw": b"\x89PNG" + b"0" * (5 * 1024 * 1024), "mimetype": "image/png"}
+        )
+        message = self._message(message_type="image", body=False, attachment_ids=[(6, 0, picture.ids)])
+        with self.mock_whatsapp_api():
+            message._send()
+        self.assertFalse(self._wa_requests, "nothing is uploaded")
+        self.assertEqual(message.state, "refused")
+        self.assertIn("huge.png is too large for WhatsApp", message.error_message)
+        self.assertIn("5.00 Mb", message.error_message)
+        # the same file fits as a document
+        document = self._message(message_type="document", body=False, attachment_ids=[(6, 0, picture.ids)])
+        with self.mock_whatsapp_api():
+            document._send(raise_exception=True)
+        self.assertEqual(document.state, "sent")
+
+    def test_unsupported_audio_goes_as_document(self):
+        self.assertEqual(media_type_of("audio/ogg; codecs=opus"), "audio")
+        self.assertEqual(media_type_of("audio/mpeg"), "audio")
+        self.assertEqual(media_type_of("audio/wav"), "document")
