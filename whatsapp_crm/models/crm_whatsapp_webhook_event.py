@@ -239,7 +239,9 @@ class CrmWhatsappWebhookEvent(models.Model):
         return same_waba[:1]
 
     def _lock_customers(self, payload, accounts):
-        """Serialize the processing of one customer's messages (per account) across transactions."""
+        """Serialize the processing of one customer's messages across transactions. The key is the
+        customer alone, not the account: the contact is shared by every account, and two numbers
+        of ours receiving the same customer at once must not create two contacts."""
         keys = set()
         for waba_id, field, value in wp.iter_changes(payload):
             if field not in ("messages", "calls"):
@@ -249,7 +251,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 wa_id, user_id, _name, _username = wp.sender(item, value.get("contacts"))
                 customer = min(wa_id_variants(wa_id)) if wa_id else user_id
                 if account and customer:
-                    keys.add(f"whatsapp_crm:{account.id}:{customer}")
+                    keys.add(f"whatsapp_crm:{customer}")
         for key in sorted(keys):
             self.env.cr.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
 

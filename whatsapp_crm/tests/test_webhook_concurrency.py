@@ -11,6 +11,8 @@ from .test_webhook_common import WebhookPayloads
 
 PHONE_NUMBER_ID = "109000000000777"
 WABA_ID = "209000000000777"
+PHONE_NUMBER_ID_2 = "109000000000778"
+WABA_ID_2 = "209000000000778"
 WA_ID_LONG = "5531991234567"  # Brazil, with the mobile's ninth digit
 WA_ID_SHORT = "553191234567"  # the same number as WhatsApp may report it
 
@@ -35,14 +37,17 @@ class TestWebhookConcurrency(TransactionCase, WebhookPayloads):
                     "lead_policy": "no_open_lead",
                 }
             )
-            self.account_id, self.team_id = account.id, team.id
+            second = account.copy(
+                {"name": "Concurrency line 2", "waba_id": WABA_ID_2, "phone_number_id": PHONE_NUMBER_ID_2}
+            )
+            self.account_id, self.second_account_id, self.team_id = account.id, second.id, team.id
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            account = env["crm.whatsapp.account"].browse(self.account_id)
-            conversations = env["crm.whatsapp.conversation"].search([("account_id", "=", account.id)])
+            account = env["crm.whatsapp.account"].browse([self.account_id, self.second_account_id])
+            conversations = env["crm.whatsapp.conversation"].search([("account_id", "in", account.ids)])
             partners = conversations.partner_id
             leads = env["crm.lead"].with_context(active_test=False).search([("team_id", "=", self.team_id)])
             leads.unlink()
@@ -50,15 +55,16 @@ class TestWebhookConcurrency(TransactionCase, WebhookPayloads):
             partners.unlink()
             env["crm.team"].browse(self.team_id).unlink()
 
-    def _deliver(self, wa_id, barrier, states):
+    def _deliver(self, wa_id, barrier, states, second=False):
         message = self.inbound("text", {"body": f"hello from {wa_id}"}, wa_id=wa_id)
-        value = self.messages_value([message], wa_id=wa_id, name="Rita Concurrent", phone_number_id=PHONE_NUMBER_ID)
-        payload = self.envelope(value, waba_id=WABA_ID)
+        phone_number_id, waba_id = (PHONE_NUMBER_ID_2, WABA_ID_2) if second else (PHONE_NUMBER_ID, WABA_ID)
+        value = self.messages_value([message], wa_id=wa_id, name="Rita Concurrent", phone_number_id=phone_number_id)
+        payload = self.envelope(value, waba_id=waba_id)
         with self.registry.cursor() as cr:
             # the main thread holds the registry lock while tests run: give the env its registry directly
             cr.transaction = Transaction(self.registry)
             env = api.Environment(cr, SUPERUSER_ID, {})
-            account = env["crm.whatsapp.account"].browse(self.account_id)
+            account = env["crm.whatsapp.account"].browse(self.second_account_id if second else self.account_id)
             event = env["crm.whatsapp.webhook.event"]._store(encode_payload(payload), payload, account)
             # stored and committed, as the controller does
             cr.commit()  # pylint: disable=invalid-commit
@@ -88,3 +94,23 @@ class TestWebhookConcurrency(TransactionCase, WebhookPayloads):
             leads = env["crm.lead"].search([("team_id", "=", self.team_id)])
             self.assertEqual(len(leads), 1, "one lead")
             self.assertEqual(messages.lead_id, leads)
+
+    def test_concurrent_first_messages_to_two_of_our_numbers_one_contact(self):
+        """The same customer writes to two of our numbers at once: two conversations, one contact."""
+        runs = [(WA_ID_LONG, False), (WA_ID_SHORT, True), (WA_ID_SHORT, False), (WA_ID_LONG, True)] * 2
+        barrier, states = threading.Barrier(len(runs)), []
+        threads = [
+            threading.Thread(target=self._deliver, args=(wa_id, barrier, states, second)) for wa_id, second in runs
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertEqual(states, ["done"] * len(runs))
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            accounts = [self.account_id, self.second_account_id]
+            conversations = env["crm.whatsapp.conversation"].search([("account_id", "in", accounts)])
+            self.assertEqual(len(conversations), 2, "one conversation per account")
+            self.assertEqual(len(conversations.partner_id), 1, "one contact")
+            self.assertEqual(env["res.partner"].search_count([("name", "=", "Rita Concurrent")]), 1)
