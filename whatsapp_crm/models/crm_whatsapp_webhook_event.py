@@ -109,7 +109,9 @@ class CrmWhatsappWebhookEvent(models.Model):
     # ------------------------------------------------------------
 
     def action_process_again(self):
-        # processing writes contacts, leads and account notes on WhatsApp's behalf
+        # only those who may edit the log (managers) re-process it; processing itself writes
+        # contacts, leads and account notes on WhatsApp's behalf
+        self.check_access("write")
         events = self.sudo()
         events.write({"state": "pending", "next_attempt_at": False, "processed_at": False})
         events._process()

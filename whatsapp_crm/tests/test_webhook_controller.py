@@ -4,6 +4,7 @@ import json
 import time
 from unittest.mock import patch
 
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -351,6 +352,16 @@ class TestWebhookController(WebhookCase):
             event.action_process_again()
         self.assertEqual(event.state, "done")
         self.assertEqual(self.env["crm.whatsapp.message"].search_count([("wamid", "=", message["id"])]), 1)
+
+    def test_process_again_needs_the_managers_rights(self):
+        """The button re-processes as superuser: a salesperson calling it directly is refused."""
+        self._post_statuses(self.status("wamid.UNKNOWN-FOR-ACCESS", "read", int(time.time())))
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        with self.assertRaises(AccessError):
+            event.with_user(self.user_salesman).action_process_again()
+        self.assertEqual(event.attempts, 1, "not processed again")
+        event.with_user(self.user_manager).action_process_again()
+        self.assertEqual(event.attempts, 2)
 
     # Conversations, leads, assignment
     def test_lead_policy_never_posts_on_contact(self):
