@@ -9,6 +9,7 @@ from datetime import timedelta
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import plaintext2html
 
 from ..tools import webhook_payload as wp
@@ -627,11 +628,13 @@ class CrmWhatsappWebhookEvent(models.Model):
             content = api_client.download_media(info["url"])
             if not isinstance(content, bytes) or not content:
                 raise ValueError("empty or invalid media content")
-        except (WhatsAppApiError, KeyError, TypeError, ValueError) as error:
+        except (WhatsAppApiError, UserError, KeyError, TypeError, ValueError) as error:
+            # a UserError (account without access token) must not stop the cron for every other message
             attempts = message.media_attempts + 1
-            reason = (
-                f"[{error.code}] {error.details or error.title}" if isinstance(error, WhatsAppApiError) else repr(error)
-            )
+            if isinstance(error, WhatsAppApiError):
+                reason = f"[{error.code}] {error.details or error.title}"
+            else:
+                reason = error.args[0] if isinstance(error, UserError) else repr(error)
             _logger.info("WhatsApp media of message %s not downloaded (attempt %s): %s", message.id, attempts, reason)
             message.write(
                 {

@@ -132,6 +132,16 @@ class TestWebhookMessages(WebhookCase):
         self.assertEqual(message.media_attempts, 5)
         self.assertTrue(message.exists(), "the message is kept")
 
+    def test_media_of_account_without_token_does_not_block_others(self):
+        """An account without access token fails its own downloads, not the cron for everybody."""
+        blocked = self.receive(self.inbound("image", {"id": "MEDIA-NO-TOKEN", "mime_type": "image/jpeg"}))
+        fine = self.receive(self.inbound("image", {"id": "MEDIA-OK", "mime_type": "image/jpeg"}))
+        blocked.account_id = self.account.copy({"phone_number_id": "109000000000999", "access_token": False})
+        self.download(fine, "image/jpeg")
+        self.assertEqual(blocked.media_state, "pending")
+        self.assertEqual(blocked.media_attempts, 1)
+        self.assertIn("no access token", blocked.error_message)
+
     def test_location(self):
         message = self.receive(
             self.inbound(
