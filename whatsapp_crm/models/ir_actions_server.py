@@ -28,7 +28,8 @@ class IrActionsServer(models.Model):
     )
     whatsapp_crm_send_now = fields.Boolean(
         "Send WhatsApp at Once",
-        help="Send during the action itself instead of queueing for the background sender (the default).",
+        help="Send during the action itself instead of queueing for the background sender (the default)."
+        " Several documents at once are always queued, to respect WhatsApp's rate limits.",
     )
 
     @api.depends("state")
@@ -69,7 +70,7 @@ class IrActionsServer(models.Model):
             composer_values["account_id"] = account.id
         composer = self.env["crm.whatsapp.composer"].create(composer_values)
         messages = composer._create_messages()
-        if self.whatsapp_crm_send_now:
+        if self.whatsapp_crm_send_now and len(records) == 1:
             messages._send()
         else:
             messages._enqueue()

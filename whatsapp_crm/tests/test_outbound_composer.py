@@ -283,3 +283,29 @@ class TestOutboundComposer(OutboundCase):
             composer.action_send()
         self.assertFalse(self._wa_requests)
         self.assertEqual((secret_file.res_model, secret_file.res_id), ("crm.lead", secret_lead.id))
+
+    def test_several_records_always_queued(self):
+        """A composer for several records queues even if told to send at once (RPC)."""
+        other = self.env["res.partner"].create({"name": "Carol", "mobile": "+32 470 55 44 33"})
+        leads = self.lead | self.env["crm.lead"].create(
+            {"name": "Carol's deal", "partner_id": other.id, "user_id": self.user_salesman.id}
+        )
+        composer = (
+            self.env["crm.whatsapp.composer"]
+            .with_user(self.user_salesman)
+            .create(
+                {
+                    "res_model": "crm.lead",
+                    "res_ids": repr(leads.ids),
+                    "composition_mode": "single",
+                    "kind": "template",
+                    "template_id": self.template.id,
+                }
+            )
+        )
+        composer.composition_mode = "single"
+        with self.mock_whatsapp_api():
+            action = composer.action_send()
+        self.assertFalse(self._wa_requests, "nothing sent outside the throttled queue")
+        self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["queued", "queued"])
+        self.assertIn("2 WhatsApp messages queued", action["params"]["message"])

@@ -1,7 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from .test_outbound_send import OutboundCase
+from .test_outbound_send import NOW, OutboundCase
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
@@ -97,3 +97,20 @@ class TestOutboundServerAction(OutboundCase):
     def test_action_needs_template_or_text(self):
         with self.assertRaises(ValidationError):
             self._whatsapp_action(whatsapp_crm_template_id=False)
+
+    def test_action_menu_send_now_many_records_queued(self):
+        """Sending at once is for one document: many go through the throttled queue."""
+        other = self.env["res.partner"].create({"name": "Carol", "mobile": "+32 470 55 44 33"})
+        self.env["crm.whatsapp.conversation"].create(
+            {"account_id": self.account.id, "wa_id": "32470554433", "partner_id": other.id, "last_inbound_at": NOW}
+        )
+        leads = self.lead | self.env["crm.lead"].create({"name": "Carol's deal", "partner_id": other.id})
+        action = self._whatsapp_action(
+            whatsapp_crm_template_id=False, whatsapp_crm_body="We are on our way", whatsapp_crm_send_now=True
+        )
+        with self.mock_whatsapp_api():
+            action.with_context(active_model="crm.lead", active_ids=leads.ids).run()
+            self.assertFalse(self._wa_requests)
+            self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["queued", "queued"])
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["sent", "sent"])

@@ -239,7 +239,8 @@ class CrmWhatsappComposer(models.TransientModel):
         """Send now to one record (the user sees the result), or queue for many."""
         self.ensure_one()
         messages = self._create_messages()
-        if self.composition_mode == "mass":
+        # several recipients are always queued: only the cron sends them throttled
+        if self.composition_mode == "mass" or self.recipient_count > 1:
             queued = messages._enqueue()
             return self._notification(
                 "info",
