@@ -14,7 +14,7 @@ WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
 
 
 def _signature(secret, raw):
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return b"sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest().encode()
 
 
 class WhatsappCrmWebhook(http.Controller):
@@ -47,7 +47,8 @@ class WhatsappCrmWebhook(http.Controller):
         env = request.env(user=SUPERUSER_ID)
         Event = env["crm.whatsapp.webhook.event"]
         accounts = Event._payload_accounts(payload)
-        signature = (request.httprequest.headers.get("X-Hub-Signature-256") or "").strip().lower()
+        # bytes: compare_digest() refuses str with non-ASCII characters, which a forged header may have
+        signature = (request.httprequest.headers.get("X-Hub-Signature-256") or "").strip().lower().encode("utf-8")
         account = next(
             (a for a in accounts if a.app_secret and hmac.compare_digest(_signature(a.app_secret, raw), signature)),
             None,

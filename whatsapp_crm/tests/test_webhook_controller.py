@@ -70,7 +70,7 @@ class TestWebhookController(WebhookCase):
     def test_bad_or_missing_signature_refused(self):
         before = self._counts()
         raw = encode_payload(self.envelope(self.messages_value([self.inbound("text", {"body": "hi"})])))
-        for signature in (False, "sha256=" + "0" * 64, sign(raw, secret="another-secret"), "garbage"):
+        for signature in (False, "sha256=" + "0" * 64, sign(raw, secret="another-secret"), "garbage", "sha256=é"):
             response = self.post_raw(raw, signature=signature)
             self.assertEqual(response.status_code, 403, signature)
             self.assertNotIn("Traceback", response.text)
