@@ -651,15 +651,15 @@ class CrmWhatsappMessage(models.Model):
         deadline, slept = clock() + run_seconds, 0.0  # slept: also ends the run if the clock is frozen
         running = {}  # future -> message id
         slots = threading.BoundedSemaphore(max_workers)
-        done_count = 0
 
         def collect(block=False):
-            nonlocal done_count
-            for future in [f for f in running if block or f.done()]:
+            done = [f for f in running if block or f.done()]
+            for future in done:
                 self.browse(running.pop(future))._apply_result(*future.result())
-                done_count += 1
-                if auto_commit and done_count % 50 == 0:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+            if auto_commit and done:
+                # a message WhatsApp accepted is recorded at once: if this run is killed,
+                # the next one must not send it again
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
         with self._api_clients() as apis, self._whatsapp_executor(max_workers) as pool:
             while pending and clock() < deadline and slept < run_seconds:

@@ -196,6 +196,28 @@ class TestOutboundQueueMock(BulkCase):
         self.assertEqual(len(sends), 100)
         self.assertGreaterEqual(min(sends[50:]) - second_run_start, 6.0)
 
+    def test_results_committed_as_they_come(self):
+        """A run killed mid-batch does not send again what WhatsApp already accepted: each
+        answer is committed before the next requests' answers are awaited."""
+        clock = FakeClock()
+        Message = self.registry["crm.whatsapp.message"]
+        messages = self.bulk[:3]  # three recipients: no pair-rate wait
+        ready = messages._prepare_to_send()
+        sent_at_commits = []
+
+        def commit():
+            sent_at_commits.append(messages.filtered(lambda m: m.state == "sent").ids)
+
+        with (
+            patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
+            patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
+            patch.object(self.env.cr, "commit", side_effect=commit),
+            self.mock_whatsapp_api(),
+        ):
+            ready._dispatch(auto_commit=True)
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+        self.assertEqual(sent_at_commits[:3], [messages[:1].ids, messages[:2].ids, messages.ids])
+
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundQueueEmulator(WhatsappEmulatorMixin, BulkCase):
