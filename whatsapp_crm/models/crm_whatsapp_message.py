@@ -56,6 +56,7 @@ STATE_RANK = {"queued": 0, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "p
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
 SENDABLE_TYPES = ("text", "interactive", "template", *MEDIA_TYPES)
+SEND_QUEUE_LOCK = 0x5741_4352_4D53_4E44  # advisory lock of the send cron ("WACRMSND")
 MAX_SEND_WORKERS = 10  # the size of the HTTP client's connection pool
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
@@ -595,7 +596,26 @@ class CrmWhatsappMessage(models.Model):
 
     @api.model
     def _process_queue(self):
-        """Cron: send due queued outbound messages in batches, throttled."""
+        """Cron: send due queued outbound messages in batches, throttled.
+
+        One run at a time per database: a run commits as it goes, so row locks would not
+        last; a session-level advisory lock does (and dies with the connection).
+        """
+        cr = self.env.cr
+        cr.execute("SELECT pg_try_advisory_lock(%s)", [SEND_QUEUE_LOCK])
+        if not cr.fetchone()[0]:
+            _logger.info("WhatsApp messages are being sent by another run; this one stops.")
+            return
+        try:
+            self._process_queue_locked()
+        except Exception:
+            cr.rollback()  # the run fails anyway; the lock is released on a usable transaction
+            raise
+        finally:
+            cr.execute("SELECT pg_advisory_unlock(%s)", [SEND_QUEUE_LOCK])
+
+    @api.model
+    def _process_queue_locked(self):
         batch_size = self._get_send_setting("send_batch_size")
         due = [
             ("direction", "=", "outbound"),

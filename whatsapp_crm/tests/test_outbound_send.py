@@ -1,12 +1,13 @@
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
+from odoo import sql_db
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from ..models.crm_whatsapp_message import media_type_of
+from ..models.crm_whatsapp_message import SEND_QUEUE_LOCK, media_type_of
 from ..tools.cloud_api_emulator import encode_webhook
 from .common import WhatsappCase, WhatsappEmulatorMixin
 
@@ -489,3 +490,27 @@ class TestOutboundMediaLimits(OutboundCase):
         self.assertEqual(media_type_of("audio/ogg; codecs=opus"), "audio")
         self.assertEqual(media_type_of("audio/mpeg"), "audio")
         self.assertEqual(media_type_of("audio/wav"), "document")
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundQueueConcurrency(OutboundCase):
+    def test_one_run_at_a_time(self):
+        """While another run sends (e.g. a manual run beside the cron worker), a run sends nothing."""
+        message = self._message()
+        message._enqueue()
+        Message = self.env["crm.whatsapp.message"]
+        with closing(sql_db.db_connect(self.env.cr.dbname).cursor()) as other_run:
+            other_run.execute("SELECT pg_try_advisory_lock(%s)", [SEND_QUEUE_LOCK])
+            self.assertTrue(other_run.fetchone()[0])
+            try:
+                with self.mock_whatsapp_api():
+                    Message._process_queue()
+                self.assertFalse(self._wa_requests)
+                self.assertEqual(message.state, "queued")
+            finally:
+                other_run.execute("SELECT pg_advisory_unlock(%s)", [SEND_QUEUE_LOCK])
+        with self.mock_whatsapp_api():
+            Message._process_queue()
+            Message._process_queue()  # the lock was released: a second run is possible
+        self.assertEqual(len(self.sent_payloads()), 1)
+        self.assertEqual(message.state, "sent")
