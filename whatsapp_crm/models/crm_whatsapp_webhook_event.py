@@ -396,8 +396,11 @@ class CrmWhatsappWebhookEvent(models.Model):
 
     def _apply_status(self, account, status):
         """Move an outbound message forward; return False if the message is unknown."""
+        wamid = status.get("id")
+        if not wamid or not isinstance(wamid, str):
+            return False  # ("wamid", "=", None) would match the queued messages, which have no wamid yet
         message = self.env["crm.whatsapp.message"].search(
-            [("account_id", "=", account.id), ("wamid", "=", status.get("id")), ("direction", "=", "outbound")],
+            [("account_id", "=", account.id), ("wamid", "=", wamid), ("direction", "=", "outbound")],
             limit=1,
         )
         if not message:

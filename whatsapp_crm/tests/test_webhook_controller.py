@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import timedelta
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
@@ -236,6 +237,15 @@ class TestWebhookController(WebhookCase):
         )
         self.assertEqual(sent.state, "read")
 
+    def test_status_without_wamid_touches_no_queued_message(self):
+        queued = self.env["crm.whatsapp.message"].create(
+            {"account_id": self.account.id, "direction": "outbound", "state": "queued", "body": "not sent yet"}
+        )
+        status = self.status(False, "delivered", int(time.time()))
+        del status["id"]
+        self._post_statuses(status)
+        self.assertEqual(queued.state, "queued")
+
     def test_status_failed_then_proven_delivered(self):
         message = self._outbound()
         now = int(time.time())
@@ -376,6 +386,29 @@ class TestWebhookController(WebhookCase):
         lead = self.env["crm.lead"].create({"name": "Existing deal", "partner_id": partner.id, "team_id": self.team.id})
         message = self.receive(self.inbound("text", {"body": "about my deal"}))
         self.assertEqual(message.lead_id, lead)
+
+    def test_lead_policy_no_open_lead_ignores_won_and_lost_leads(self):
+        partner = self.env["res.partner"].create({"name": "Known", "mobile": f"+{CUSTOMER_WA_ID}"})
+        won_stage = self.env["crm.stage"].create({"name": "Won here", "is_won": True})
+        won = self.env["crm.lead"].create(
+            {"name": "Won deal", "partner_id": partner.id, "team_id": self.team.id, "stage_id": won_stage.id}
+        )
+        lost = self.env["crm.lead"].create({"name": "Lost deal", "partner_id": partner.id, "team_id": self.team.id})
+        lost.action_set_lost()
+        message = self.receive(self.inbound("text", {"body": "new project"}))
+        self.assertTrue(message.lead_id)
+        self.assertNotIn(message.lead_id, won | lost, "closed leads are not open")
+        self.assertEqual(message.partner_id, partner)
+
+    def test_out_of_order_message_does_not_move_the_window_back(self):
+        now = int(time.time())
+        latest = self.receive(self.inbound("text", {"body": "second"}, timestamp=now))
+        conversation = latest.conversation_id
+        older = self.receive(self.inbound("text", {"body": "first, late"}, timestamp=now - 3600))
+        self.assertEqual(older.conversation_id, conversation)
+        self.assertEqual(older.timestamp, latest.timestamp - timedelta(hours=1), "the payload's time is kept")
+        self.assertEqual(conversation.last_inbound_at, latest.timestamp)
+        self.assertEqual(conversation.window_expires_at, latest.timestamp + timedelta(hours=24))
 
     def test_lead_policy_new_conversation_and_reopen(self):
         self.account.lead_policy = "new_conversation"
