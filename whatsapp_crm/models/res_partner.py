@@ -1,6 +1,11 @@
 from odoo import _, api, fields, models
+from odoo.tools.sql import create_index
 
 from ..tools.phone import wa_digits, wa_id_variants
+
+# The last 8 digits of a number, whatever its formatting: what every WhatsApp spelling of it shares.
+# _whatsapp_find() queries exactly this expression, so that the indexes of init() serve it.
+PHONE_TAIL_SQL = "right(regexp_replace({column}, '\\D', '', 'g'), 8)"
 
 
 class ResPartner(models.Model):
@@ -9,6 +14,17 @@ class ResPartner(models.Model):
     whatsapp_conversation_ids = fields.One2many("crm.whatsapp.conversation", "partner_id", "WhatsApp Conversations")
     whatsapp_message_ids = fields.One2many("crm.whatsapp.message", "partner_id", "WhatsApp Messages")
     whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+
+    def init(self):
+        super().init()
+        # contact matching runs in the webhook request for every new customer: no sequential scan
+        for column in ("mobile", "phone"):
+            create_index(
+                self.env.cr,
+                f"res_partner_whatsapp_{column}_tail_index",
+                self._table,
+                [PHONE_TAIL_SQL.format(column=column)],
+            )
 
     def _compute_whatsapp_message_count(self):
         counts = dict(
@@ -34,15 +50,16 @@ class ResPartner(models.Model):
         if not variants:
             return self.browse()
         # Narrow with SQL: the last 8 digits are shared by every variant, whatever the formatting
-        # ("+33 6 12 34 56 78" splits the last four); then compare E.164 numbers in Python.
-        tail = f"%{wa_digits(wa_id)[-8:]}"
+        # ("+33 6 12 34 56 78" splits the last four), and indexed (see init); then compare E.164
+        # numbers in Python.
+        tail = wa_digits(wa_id)[-8:]
         self.env["res.partner"].flush_model(["phone", "mobile", "active"])
         self.env.cr.execute(
             """
             SELECT id FROM res_partner
              WHERE active
-               AND (regexp_replace(mobile, '\\D', '', 'g') LIKE %s
-                    OR regexp_replace(phone, '\\D', '', 'g') LIKE %s)
+               AND (right(regexp_replace(mobile, '\\D', '', 'g'), 8) = %s
+                    OR right(regexp_replace(phone, '\\D', '', 'g'), 8) = %s)
           ORDER BY id
             """,
             [tail, tail],

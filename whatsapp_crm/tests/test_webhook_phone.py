@@ -1,5 +1,7 @@
 """WhatsApp number spellings and contact matching."""
 
+from unittest.mock import patch
+
 from odoo.tests import TransactionCase, tagged
 
 from ..tools.phone import wa_digits, wa_id_variants
@@ -49,3 +51,21 @@ class TestWebhookPhone(TransactionCase):
         self.assertEqual(Partner._whatsapp_find_or_create("33612345678", "Someone"), french)
         self.assertEqual(Partner.search_count([]), count, "no third contact")
         self.assertLess(french.id, twin.id)
+
+    def test_partner_lookup_is_indexed(self):
+        """Matching a new customer's number reads an index, not every contact, inside the webhook request."""
+        cr, queries = self.env.cr, []
+        execute = cr.execute
+
+        def spy(query, params=None, log_exceptions=True):
+            queries.append((query, params))
+            return execute(query, params, log_exceptions)
+
+        with patch.object(cr, "execute", spy):
+            self.env["res.partner"]._whatsapp_find("33612345678")
+        lookup = next((q, p) for q, p in queries if "regexp_replace" in str(q))
+        cr.execute("SET LOCAL enable_seqscan = off")
+        cr.execute(f"EXPLAIN {lookup[0]}", lookup[1])
+        plan = "\n".join(row[0] for row in cr.fetchall())
+        self.assertIn("res_partner_whatsapp_mobile_tail_index", plan)
+        self.assertIn("res_partner_whatsapp_phone_tail_index", plan)
