@@ -266,6 +266,11 @@ class CrmWhatsappWebhookEvent(models.Model):
         notes, wait = [], False
         contacts = value.get("contacts") or []
         for message in value.get("messages") or []:
+            wa_id, user_id, _name, _username = wp.sender(message, contacts)
+            if not (wa_id or user_id):
+                # nobody to file it under: retrying would fail the same way
+                notes.append(_("Message %s ignored: no sender.", message.get("id")))
+                continue
             self._apply_inbound_message(account, message, contacts)
         for status in value.get("statuses") or []:
             if not self._apply_status(account, status):

@@ -294,6 +294,19 @@ class TestWebhookMessages(WebhookCase):
         self.assertInbound(message, "unsupported", "(unsupported message)")
         self.assertEqual(message.payload["type"], "hologram")
 
+    def test_message_without_sender_noted_not_failed(self):
+        """No ``from`` and no contact: nothing to attach it to; the event notes it instead of failing
+        and being retried for nothing."""
+        message = self.inbound("text", {"body": "who am I?"})
+        del message["from"]
+        value = self.messages_value([message])
+        del value["contacts"]
+        self.assertEqual(self.post(self.envelope(value)).status_code, 200)
+        event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+        self.assertNotEqual(event.state, "failed")
+        self.assertIn("no sender", event.error)
+        self.assertFalse(self.env["crm.whatsapp.message"].search([("wamid", "=", message["id"])]))
+
     def test_revoke_marks_original(self):
         original = self.receive(self.inbound("text", {"body": "número errado"}))
         revoke = self.receive(self.inbound("revoke", {"original_message_id": original.wamid}))
