@@ -309,3 +309,31 @@ class TestOutboundComposer(OutboundCase):
         self.assertFalse(self._wa_requests, "nothing sent outside the throttled queue")
         self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["queued", "queued"])
         self.assertIn("2 WhatsApp messages queued", action["params"]["message"])
+
+    def test_mass_two_leads_of_one_contact(self):
+        """The same text to two leads of one contact reaches the customer once; templates
+        filled with each lead's own values are two different messages."""
+        second_lead = self.env["crm.lead"].create(
+            {"name": "Second deal", "partner_id": self.partner.id, "user_id": self.user_salesman.id}
+        )
+        leads = self.lead | second_lead
+        self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.pair_rate_burst", "3")  # no waiting
+        Composer = (
+            self.env["crm.whatsapp.composer"]
+            .with_user(self.user_salesman)
+            .with_context(active_model="crm.lead", active_ids=leads.ids)
+        )
+        with self.mock_whatsapp_api():
+            action = Composer.create({"kind": "text", "body": "Our shop is closed on Monday"}).action_send()
+            messages = self.conversation.message_ids_wa
+            self.assertEqual(len(messages), 1)
+            self.assertIn("1 identical messages to the same customer were left out", action["params"]["message"])
+            Composer.create({"kind": "template", "template_id": self.template.id}).action_send()
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(
+            sorted(
+                p.get("text", {}).get("body") or p["template"]["components"][0]["parameters"][1]["text"]
+                for p in self.sent_payloads()
+            ),
+            ["Big deal", "Our shop is closed on Monday", "Second deal"],
+        )

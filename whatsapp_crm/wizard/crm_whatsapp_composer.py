@@ -51,6 +51,7 @@ class CrmWhatsappComposer(models.TransientModel):
     )
     preview = fields.Text(compute="_compute_preview")
     reply_to_id = fields.Many2one("crm.whatsapp.message", "Reply To")
+    duplicate_count = fields.Integer(readonly=True, help="Identical messages to one customer left out.")
 
     @api.model
     def default_get(self, fields_list):
@@ -229,10 +230,24 @@ class CrmWhatsappComposer(models.TransientModel):
             uploaded = self.attachment_ids.filtered(lambda a: a.res_model == self._name and a.res_id in (0, self.id))
             # sudo: the files were uploaded on this wizard; they now belong to the first document
             uploaded.sudo().write({"res_model": records._name, "res_id": records[:1].id})
-        values_list = []
+        values_list, seen, duplicates = [], set(), 0
         for record in records:
             conversation = Message._find_conversation(self.account_id, record)
-            values_list += self._prepare_message_values(record, conversation)
+            for values in self._prepare_message_values(record, conversation):
+                # e.g. two leads of one contact: the customer gets the same message once
+                key = (
+                    conversation.id,
+                    values["message_type"],
+                    values.get("body"),
+                    repr(sorted((values.get("template_parameters") or {}).items())),
+                    repr(values.get("attachment_ids")),
+                )
+                if conversation and key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                values_list.append(values)
+        self.duplicate_count = duplicates
         return Message.create(values_list)
 
     def action_send(self):
@@ -242,14 +257,14 @@ class CrmWhatsappComposer(models.TransientModel):
         # several recipients are always queued: only the cron sends them throttled
         if self.composition_mode == "mass" or self.recipient_count > 1:
             queued = messages._enqueue()
-            return self._notification(
-                "info",
-                _(
-                    "%(queued)s WhatsApp messages queued, %(refused)s refused.",
-                    queued=len(queued),
-                    refused=len(messages - queued),
-                ),
+            summary = _(
+                "%(queued)s WhatsApp messages queued, %(refused)s refused.",
+                queued=len(queued),
+                refused=len(messages - queued),
             )
+            if self.duplicate_count:
+                summary += " " + _("%s identical messages to the same customer were left out.", self.duplicate_count)
+            return self._notification("info", summary)
         messages._send(raise_exception=True)
         failed = messages.filtered(lambda m: m.state in ("failed", "refused"))
         if failed:
