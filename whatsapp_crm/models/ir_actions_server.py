@@ -1,5 +1,9 @@
+import logging
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+
+_logger = logging.getLogger(__name__)
 
 STATE = "whatsapp_crm"
 
@@ -69,6 +73,10 @@ class IrActionsServer(models.Model):
         if account:
             composer_values["account_id"] = account.id
         composer = self.env["crm.whatsapp.composer"].create(composer_values)
+        if not composer.account_id:
+            # an automation must not block the change that triggered it (e.g. a lead from the website)
+            _logger.info("Action %s: no WhatsApp account for %s, nothing sent.", self.name, records)
+            return False
         messages = composer._create_messages()
         if self.whatsapp_crm_send_now and len(records) == 1:
             messages._send()

@@ -114,3 +114,37 @@ class TestOutboundServerAction(OutboundCase):
             self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["queued", "queued"])
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["sent", "sent"])
+
+    def test_automation_without_account_does_not_block(self):
+        """No WhatsApp account for the record's company: the lead is saved, nothing is sent."""
+        company = self.env["res.company"].create({"name": "No WhatsApp Ltd"})
+        self.user_salesman.write({"company_ids": [(4, company.id)]})
+        automation = self.env["base.automation"].create(
+            {
+                "name": "Tell the customer the deal is signed",
+                "model_id": self.lead_model.id,
+                "trigger": "on_stage_set",
+                "trg_field_ref": self.won_stage.id,
+            }
+        )
+        self._whatsapp_action(
+            base_automation_id=automation.id,
+            usage="base_automation",
+            whatsapp_crm_template_id=False,
+            whatsapp_crm_body="Signed!",
+        )
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Other company deal",
+                "partner_id": self.env["res.partner"].create({"name": "Eve", "mobile": "+32 470 66 77 88"}).id,
+                "company_id": company.id,
+                "user_id": self.user_salesman.id,
+            }
+        )
+        with self.mock_whatsapp_api():
+            lead.with_user(self.user_salesman).with_company(company).with_context(
+                allowed_company_ids=[company.id]
+            ).stage_id = self.won_stage
+        self.assertEqual(lead.stage_id, self.won_stage)
+        self.assertFalse(lead.whatsapp_message_ids)
+        self.assertFalse(self._wa_requests)
