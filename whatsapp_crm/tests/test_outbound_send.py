@@ -514,3 +514,38 @@ class TestOutboundQueueConcurrency(OutboundCase):
             Message._process_queue()  # the lock was released: a second run is possible
         self.assertEqual(len(self.sent_payloads()), 1)
         self.assertEqual(message.state, "sent")
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundQueuedThenChanged(OutboundCase):
+    """The policy is checked again when the cron sends what was queued earlier."""
+
+    def test_template_paused_after_queuing(self):
+        message = self._template_message()
+        self.assertEqual(message._enqueue(), message)
+        self.template.status = "paused"
+        with self.mock_whatsapp_api():
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn("Only approved templates", message.error_message)
+
+    def test_opted_out_after_queuing(self):
+        message = self._template_message()
+        self.assertEqual(message._enqueue(), message)
+        self.env["phone.blacklist"].sudo()._add(["+32470123456"])
+        with self.mock_whatsapp_api():
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn("opted out", message.error_message)
+
+    def test_window_closed_after_queuing(self):
+        message = self._message()
+        self.assertEqual(message._enqueue(), message)
+        self._close_window()
+        with self.mock_whatsapp_api():
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn(WINDOW_TEXT, message.error_message)
