@@ -676,6 +676,10 @@ class CrmWhatsappMessage(models.Model):
             done = [f for f in running if block or f.done()]
             for future in done:
                 self.browse(running.pop(future))._apply_result(*future.result())
+            if any(account.token_invalid for account in self.account_id):
+                # WhatsApp refused the token: the account's other messages stay queued
+                # (the next run refuses them with the reason) instead of failing one by one
+                pending[:] = [item for item in pending if not item[0].token_invalid]
             if auto_commit and done:
                 # a message WhatsApp accepted is recorded at once: if this run is killed,
                 # the next one must not send it again

@@ -218,6 +218,26 @@ class TestOutboundQueueMock(BulkCase):
         self.assertEqual(set(messages.mapped("state")), {"sent"})
         self.assertEqual(sent_at_commits[:3], [messages[:1].ids, messages[:2].ids, messages.ids])
 
+    def test_invalid_token_stops_the_account(self):
+        """Once WhatsApp refuses the token, the rest of the batch is not sent with it."""
+        clock = FakeClock()
+        Message = self.registry["crm.whatsapp.message"]
+        self.bulk._enqueue()
+        with (
+            patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
+            patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
+            self.mock_whatsapp_api(sim_error=self.api_error(190, http_status=401)),
+        ):
+            self.env["crm.whatsapp.message"]._process_queue()
+            self.assertEqual(len(self._wa_requests), 1)
+            self.assertTrue(self.account.token_invalid)
+            self.assertEqual(self.bulk.mapped("state").count("failed"), 1)
+            self.assertEqual(self.bulk.mapped("state").count("queued"), 199)
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertEqual(len(self._wa_requests), 1)
+        self.assertEqual(self.bulk.mapped("state").count("refused"), 199)
+        self.assertIn("access token", self.bulk.filtered(lambda m: m.state == "refused")[:1].error_message)
+
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundQueueEmulator(WhatsappEmulatorMixin, BulkCase):
