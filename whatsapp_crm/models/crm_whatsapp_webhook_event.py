@@ -6,11 +6,12 @@ import logging
 import threading
 from datetime import timedelta
 
+import psycopg2.errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import plaintext2html
+from odoo.tools import mute_logger, plaintext2html
 
 from ..tools import webhook_payload as wp
 from ..tools.phone import wa_id_variants
@@ -77,6 +78,10 @@ class CrmWhatsappWebhookEvent(models.Model):
     next_attempt_at = fields.Datetime(readonly=True, index=True)
     processed_at = fields.Datetime(readonly=True)
 
+    _sql_constraints = [
+        ("payload_hash_unique", "unique(payload_hash)", "A webhook delivery is stored once."),
+    ]
+
     # ------------------------------------------------------------
     # Storing
     # ------------------------------------------------------------
@@ -88,14 +93,19 @@ class CrmWhatsappWebhookEvent(models.Model):
         if self.search_count([("payload_hash", "=", digest)], limit=1):
             return self.browse()
         names = sorted({str(field) for _waba, field, _value in wp.iter_changes(payload) if field})
-        return self.create(
-            {
-                "account_id": account.id,
-                "payload": raw.decode(),
-                "payload_hash": digest,
-                "fields_summary": ", ".join(names),
-            }
-        )
+        try:
+            # the same delivery arriving twice at once: the unique hash lets one of them in
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                return self.create(
+                    {
+                        "account_id": account.id,
+                        "payload": raw.decode(),
+                        "payload_hash": digest,
+                        "fields_summary": ", ".join(names),
+                    }
+                )
+        except psycopg2.errors.UniqueViolation:
+            return self.browse()
 
     @api.autovacuum
     def _gc_processed_events(self):

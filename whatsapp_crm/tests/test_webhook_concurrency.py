@@ -114,3 +114,30 @@ class TestWebhookConcurrency(TransactionCase, WebhookPayloads):
             self.assertEqual(len(conversations), 2, "one conversation per account")
             self.assertEqual(len(conversations.partner_id), 1, "one contact")
             self.assertEqual(env["res.partner"].search_count([("name", "=", "Rita Concurrent")]), 1)
+
+    def _store_at_once(self, raw, payload, barrier, stored):
+        with self.registry.cursor() as cr:
+            cr.transaction = Transaction(self.registry)
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            account = env["crm.whatsapp.account"].browse(self.account_id)
+            Event = env["crm.whatsapp.webhook.event"]
+            Event.search_count([])  # both transactions started before either stores
+            barrier.wait(timeout=30)
+            stored.append(len(Event._store(raw, payload, account)))
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def test_same_delivery_twice_at_once_stored_once(self):
+        message = self.inbound("text", {"body": "twice"}, wa_id=WA_ID_LONG)
+        payload = self.envelope(self.messages_value([message], phone_number_id=PHONE_NUMBER_ID), waba_id=WABA_ID)
+        raw = encode_payload(payload)
+        barrier, stored = threading.Barrier(2), []
+        threads = [threading.Thread(target=self._store_at_once, args=(raw, payload, barrier, stored)) for _i in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertEqual(sorted(stored), [0, 1], "one stores it, the other sees a re-delivery")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            Event = env["crm.whatsapp.webhook.event"]
+            self.assertEqual(Event.search_count([("account_id", "=", self.account_id)]), 1)
