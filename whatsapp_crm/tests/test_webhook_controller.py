@@ -373,6 +373,21 @@ class TestWebhookController(WebhookCase):
         event.with_user(self.user_manager).action_process_again()
         self.assertEqual(event.attempts, 2)
 
+    def test_event_log_for_managers_only(self):
+        self._post_statuses(self.status("wamid.UNKNOWN-FOR-LOG", "read", int(time.time())))
+        Event = self.env["crm.whatsapp.webhook.event"]
+        menu = self.env.ref("whatsapp_crm.crm_whatsapp_webhook_event_menu")
+        Menu = self.env["ir.ui.menu"]
+        as_manager = Event.with_user(self.user_manager)
+        views = as_manager.get_views([(False, "list"), (False, "form"), (False, "search")])
+        self.assertEqual(set(views["views"]), {"list", "form", "search"})
+        rows = as_manager.search([]).read(["account_id", "state", "error", "payload", "attempts"])
+        self.assertTrue(rows and rows[0]["error"])
+        self.assertIn(menu.id, Menu.with_user(self.user_manager)._visible_menu_ids())
+        with self.assertRaises(AccessError):
+            Event.with_user(self.user_salesman).search([])
+        self.assertNotIn(menu.id, Menu.with_user(self.user_salesman)._visible_menu_ids())
+
     # Conversations, leads, assignment
     def test_lead_policy_never_posts_on_contact(self):
         self.account.lead_policy = "never"
