@@ -353,11 +353,16 @@ class CrmWhatsappMessage(models.Model):
             )
             conversations = records.whatsapp_conversation_ids if records._name == "crm.lead" else Conversation
             conversations |= partners.whatsapp_conversation_ids if partners else Conversation
+        # a document of a company is answered from that company's numbers
+        company = records._name != Conversation._name and "company_id" in records and records[:1].company_id
+        if company:
+            conversations = conversations.filtered(lambda c: c.company_id == company)
         latest = conversations.sorted(lambda c: (c.last_message_at or fields.Datetime.to_datetime("1970-01-01"), c.id))[
             -1:
         ]
         Account = self.env["crm.whatsapp.account"]
-        return latest.account_id or Account.search([("company_id", "in", self.env.companies.ids)], limit=1)
+        companies = company or self.env.companies
+        return latest.account_id or Account.search([("company_id", "in", companies.ids)], limit=1)
 
     @api.model
     def _conversation_owner(self, record):
