@@ -556,12 +556,15 @@ class CrmWhatsappWebhookEvent(models.Model):
         return [], False
 
     def _apply_user_preferences(self, account, value):
-        contacts = value.get("contacts") or []
+        notes, contacts = [], value.get("contacts") or []
         for preference in value.get("user_preferences") or []:
             wa_id, user_id, profile_name, _username = wp.sender(preference, contacts)
             if not wa_id:
                 wa_id = preference.get("wa_id")
             conversation = self.env["crm.whatsapp.conversation"]._find_or_create(account, wa_id, user_id, profile_name)
+            if not conversation:
+                notes.append(_("Preference %s ignored: no customer.", preference.get("category")))
+                continue
             body = _(
                 "WhatsApp preference: %(category)s → %(value)s %(detail)s",
                 category=preference.get("category"),
@@ -570,11 +573,11 @@ class CrmWhatsappWebhookEvent(models.Model):
             )
             conversation.message_post(body=body)
             conversation.partner_id.message_post(body=body)
-        return [], False
+        return notes, False
 
     def _apply_calls(self, account, value):
         Message = self.env["crm.whatsapp.message"]
-        contacts = value.get("contacts") or []
+        notes, contacts = [], value.get("contacts") or []
         for call in value.get("calls") or []:
             event = call.get("event") or call.get("status")
             wamid = f"{call.get('id')}:{event}"
@@ -584,6 +587,9 @@ class CrmWhatsappWebhookEvent(models.Model):
             customer = call.get("from") if inbound else call.get("to")
             wa_id, user_id, profile_name, _username = wp.sender({"from": customer}, contacts)
             conversation = self.env["crm.whatsapp.conversation"]._find_or_create(account, wa_id, user_id, profile_name)
+            if not conversation:
+                notes.append(_("Call %s ignored: no customer.", call.get("id")))
+                continue
             when = wp.to_datetime(call.get("timestamp")) or fields.Datetime.now()
             if inbound:
                 conversation._register_inbound(when)
@@ -611,7 +617,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 }
             )
             conversation.message_post(body=body)
-        return [], False
+        return notes, False
 
     # ------------------------------------------------------------
     # Media

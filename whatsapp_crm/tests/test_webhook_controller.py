@@ -567,6 +567,19 @@ class TestWebhookController(WebhookCase):
         self.assertIn("87", call.conversation_id.message_ids[0].body)
         self.assertTrue(call.conversation_id.can_send_free_text, "a user call opens the window")
 
+    def test_preference_and_call_without_customer_noted_not_failed(self):
+        metadata = {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID}
+        preference = {"category": "marketing_messages", "value": "stop", "timestamp": int(time.time())}
+        call = {"id": "wacid.NOBODY", "event": "connect", "direction": "USER_INITIATED"}
+        for field, value in (
+            ("user_preferences", {"metadata": metadata, "user_preferences": [preference]}),
+            ("calls", {"metadata": metadata, "calls": [call]}),
+        ):
+            self.assertEqual(self.post(self.envelope(value, field=field)).status_code, 200)
+            event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+            self.assertEqual(event.state, "done", field)
+            self.assertIn("no customer", event.error)
+
     def test_unknown_field_ignored_with_note(self):
         self.post(self.envelope({"foo": "bar"}, field="business_capability_update_v2"))
         event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
