@@ -185,6 +185,8 @@ class CrmWhatsappConversation(models.Model):
             ("partner_id", "=", self.partner_id.id),
             ("active", "=", True),
             ("stage_id.is_won", "=", False),
+            # a lead of another company is out of reach of this account's salespeople
+            ("company_id", "in", [self.account_id.company_id.id, False]),
         ]
 
     def _ensure_lead(self, is_new, referral=None):

@@ -415,6 +415,16 @@ class TestWebhookController(WebhookCase):
         self.assertNotIn(message.lead_id, won | lost, "closed leads are not open")
         self.assertEqual(message.partner_id, partner)
 
+    def test_lead_policy_no_open_lead_ignores_other_companies_leads(self):
+        partner = self.env["res.partner"].create({"name": "Known", "mobile": f"+{CUSTOMER_WA_ID}"})
+        other_company = self.env["res.company"].create({"name": "Other company"})
+        elsewhere = self.env["crm.lead"].create(
+            {"name": "Deal elsewhere", "partner_id": partner.id, "company_id": other_company.id}
+        )
+        message = self.receive(self.inbound("text", {"body": "hello"}))
+        self.assertNotEqual(message.lead_id, elsewhere)
+        self.assertEqual(message.lead_id.company_id, self.account.company_id)
+
     def test_out_of_order_message_does_not_move_the_window_back(self):
         now = int(time.time())
         latest = self.receive(self.inbound("text", {"body": "second"}, timestamp=now))
