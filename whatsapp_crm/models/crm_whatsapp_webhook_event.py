@@ -257,16 +257,35 @@ class CrmWhatsappWebhookEvent(models.Model):
         of ours receiving the same customer at once must not create two contacts."""
         keys = set()
         for waba_id, field, value in wp.iter_changes(payload):
-            if field not in ("messages", "calls"):
+            if field not in ("messages", "calls", "user_preferences"):
                 continue
             account = self._change_account(accounts, waba_id, value)
-            for item in (value.get("messages") or []) + (value.get("calls") or []):
+            for item in self._customer_items(field, value):
                 wa_id, user_id, _name, _username = wp.sender(item, value.get("contacts"))
                 customer = min(wa_id_variants(wa_id)) if wa_id else user_id
                 if account and customer:
                     keys.add(f"whatsapp_crm:{customer}")
         for key in sorted(keys):
             self.env.cr.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+
+    @staticmethod
+    def _customer_items(field, value):
+        """The items of a change that find or create a customer, each with the customer in ``from``
+        as the handlers read them: a business-initiated call is *to* the customer, a preference
+        names them in ``wa_id``."""
+        items = [item for item in value.get(field) or [] if isinstance(item, dict)]
+        if field == "calls":
+            return [
+                {
+                    "from": call.get("from")
+                    if call.get("direction", "USER_INITIATED") == "USER_INITIATED"
+                    else call.get("to")
+                }
+                for call in items
+            ]
+        if field == "user_preferences":
+            return [{**item, "from": item.get("wa_id")} if item.get("wa_id") else item for item in items]
+        return items
 
     # ------------------------------------------------------------
     # field = messages

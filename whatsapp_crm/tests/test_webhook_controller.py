@@ -590,6 +590,29 @@ class TestWebhookController(WebhookCase):
             self.assertEqual(event.state, "done", field)
             self.assertIn("no customer", event.error)
 
+    def test_calls_and_preferences_lock_their_customer(self):
+        """What creates a customer's contact runs under that customer's lock, whoever started the call."""
+        metadata = {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID}
+        outbound_call = {"id": "wacid.OUT", "from": "15550199", "to": CUSTOMER_WA_ID, "direction": "BUSINESS_INITIATED"}
+        preference = {"wa_id": CUSTOMER_WA_ID, "category": "marketing_messages", "value": "stop"}
+        Event = self.env["crm.whatsapp.webhook.event"]
+        cr, keys = self.env.cr, []
+        execute = cr.execute
+
+        def spy(query, params=None, log_exceptions=True):
+            if "pg_advisory_xact_lock" in str(query):
+                keys.extend(params)
+            return execute(query, params, log_exceptions)
+
+        for field, value in (
+            ("calls", {"metadata": metadata, "calls": [outbound_call]}),
+            ("user_preferences", {"metadata": metadata, "user_preferences": [preference]}),
+        ):
+            keys.clear()
+            with patch.object(cr, "execute", spy):
+                Event._lock_customers(self.envelope(value, field=field), self.account)
+            self.assertEqual(keys, [f"whatsapp_crm:{min(CUSTOMER_WA_ID, '551187654321')}"], field)
+
     def test_unknown_field_ignored_with_note(self):
         self.post(self.envelope({"foo": "bar"}, field="business_capability_update_v2"))
         event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
