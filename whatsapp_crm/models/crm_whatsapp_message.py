@@ -406,7 +406,7 @@ class CrmWhatsappMessage(models.Model):
         if self.message_type not in SENDABLE_TYPES:
             return _("Messages of type %s cannot be sent.", self.message_type)
         if self.message_type == "template":
-            if self.template_id.status != "approved":
+            if self.template_id.status != "approved" or not self.template_id.active:
                 return _("Only approved templates can be sent.")
             if self.template_id.account_id != self.account_id:
                 return _("This template belongs to another WhatsApp account.")

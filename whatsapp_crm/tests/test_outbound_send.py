@@ -530,6 +530,16 @@ class TestOutboundQueuedThenChanged(OutboundCase):
         self.assertEqual(message.state, "refused")
         self.assertIn("Only approved templates", message.error_message)
 
+    def test_template_archived_after_queuing(self):
+        message = self._template_message()
+        self.assertEqual(message._enqueue(), message)
+        self.template.active = False
+        with self.mock_whatsapp_api():
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertFalse(self._wa_requests)
+        self.assertEqual(message.state, "refused")
+        self.assertIn("Only approved templates", message.error_message)
+
     def test_opted_out_after_queuing(self):
         message = self._template_message()
         self.assertEqual(message._enqueue(), message)
