@@ -388,6 +388,16 @@ class TestWebhookController(WebhookCase):
             Event.with_user(self.user_salesman).search([])
         self.assertNotIn(menu.id, Menu.with_user(self.user_salesman)._visible_menu_ids())
 
+    def test_event_log_of_other_companies_hidden(self):
+        """Payloads carry customer data: a manager sees only the events of their companies' accounts."""
+        self._post_statuses(self.status("wamid.UNKNOWN-FOR-COMPANY", "read", int(time.time())))
+        Event = self.env["crm.whatsapp.webhook.event"]
+        event = Event.search([("account_id", "=", self.account.id)], limit=1)
+        self.assertIn(event, Event.with_user(self.user_manager).search([]))
+        other_company = self.env["res.company"].create({"name": "Other Company"})
+        self.account.company_id = other_company
+        self.assertNotIn(event, Event.with_user(self.user_manager).search([]))
+
     # Conversations, leads, assignment
     def test_lead_policy_never_posts_on_contact(self):
         self.account.lead_policy = "never"
