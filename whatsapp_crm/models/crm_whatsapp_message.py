@@ -587,7 +587,7 @@ class CrmWhatsappMessage(models.Model):
                 }
             )
             return
-        self.account_id._handle_api_error(error)
+        self._handle_api_error(error)
         values = {"error_code": error.code or 0, "error_message": error.get_message(self.env.lang)}
         if error.retryable and self.retry_count < self._get_send_setting("send_max_retries"):
             delay = self._get_send_setting("retry_base_seconds") * 4**self.retry_count
@@ -596,8 +596,20 @@ class CrmWhatsappMessage(models.Model):
             self._trigger_send_cron(at=values["next_try_at"])
             return
         self.write({**values, "state": "failed", "next_try_at": False})
+
+    def _handle_api_error(self, error):
+        """What an error says beyond these messages: an invalid token, a customer's opt-out."""
+        self.account_id._handle_api_error(error)
         if error.code == 131050:
             self._whatsapp_record_opt_out()
+
+    def _failed_status_values(self, errors):
+        """WhatsApp reported, after accepting it, that the message failed: explain it as a send error."""
+        if not errors:
+            return {"error_code": 0, "error_message": _("WhatsApp reported the message as failed, without a reason.")}
+        error = WhatsAppApiError.from_error(errors[0], None)
+        self._handle_api_error(error)
+        return {"error_code": error.code or 0, "error_message": error.get_message(self.env.lang)}
 
     @api.model
     def _process_queue(self):

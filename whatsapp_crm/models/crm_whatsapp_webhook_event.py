@@ -444,11 +444,7 @@ class CrmWhatsappWebhookEvent(models.Model):
         if new in MESSAGE_STATUSES and self._status_moves(current, new):
             values.update(state=new, status_timestamp=wp.to_datetime(status.get("timestamp")))
             if new == "failed":
-                errors = status.get("errors") or []
-                values.update(
-                    error_code=(errors[0].get("code") if errors else False) or False,
-                    error_message=wp.errors_text(errors) or False,
-                )
+                values.update(message._failed_status_values(status.get("errors") or []))
         pricing_category = (status.get("pricing") or {}).get("category")
         if pricing_category and pricing_category != message.pricing_category:
             values["pricing_category"] = pricing_category

@@ -253,11 +253,30 @@ class TestWebhookController(WebhookCase):
         self._post_statuses(self.status(message.wamid, "failed", now, errors=errors))
         self.assertEqual(message.state, "failed")
         self.assertEqual(message.error_code, 131026)
-        self.assertIn("Message undeliverable", message.error_message)
+        self.assertEqual(
+            message.error_message,
+            "[131026] The message could not be delivered: the number may not be on WhatsApp. (Not on WhatsApp)",
+        )
         self._post_statuses(self.status(message.wamid, "sent", now - 5))
         self.assertEqual(message.state, "failed", "a sent status does not revive a failure")
         self._post_statuses(self.status(message.wamid, "delivered", now + 5))
         self.assertEqual(message.state, "delivered", "delivery proves the message arrived")
+
+    def test_failed_status_opt_out_and_invalid_token(self):
+        """Failures reported by status webhooks have the consequences of send errors."""
+        conversation = self.env["crm.whatsapp.conversation"].create(
+            {"account_id": self.account.id, "wa_id": "5511987654321"}
+        )
+        opted_out, refused = self._outbound(), self._outbound()
+        (opted_out | refused).conversation_id = conversation
+        now = int(time.time())
+        self._post_statuses(self.status(opted_out.wamid, "failed", now, errors=[{"code": 131050, "title": "Stopped"}]))
+        self.assertEqual(opted_out.error_code, 131050)
+        self.assertIn("stopped marketing messages", opted_out.error_message)
+        self.assertTrue(self.env["phone.blacklist"].search([("number", "=", "+5511987654321")]))
+        self.assertFalse(self.account.token_invalid)
+        self._post_statuses(self.status(refused.wamid, "failed", now, errors=[{"code": 190, "title": "Expired"}]))
+        self.assertTrue(self.account.token_invalid)
 
     def test_status_before_message_is_known(self):
         wamid = new_wamid()
