@@ -7,7 +7,7 @@ from odoo.api import Transaction
 from odoo.tests import TransactionCase, tagged
 
 from .common import encode_payload
-from .test_webhook_common import WebhookPayloads
+from .webhook_common import WebhookPayloads
 
 PHONE_NUMBER_ID = "109000000000777"
 WABA_ID = "209000000000777"

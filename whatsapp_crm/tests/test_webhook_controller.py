@@ -10,7 +10,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from .common import PHONE_NUMBER_ID, encode_payload, new_wamid, sign
-from .test_webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
+from .webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
 
 CONTROLLER_LOGGER = "odoo.addons.whatsapp_crm.controllers.webhook"
 EVENT_LOGGER = "odoo.addons.whatsapp_crm.models.crm_whatsapp_webhook_event"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from odoo.tests import tagged
 
 from .common import new_wamid
-from .test_webhook_common import CUSTOMER_NAME, CUSTOMER_WA_ID, WebhookCase
+from .webhook_common import CUSTOMER_NAME, CUSTOMER_WA_ID, WebhookCase
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")

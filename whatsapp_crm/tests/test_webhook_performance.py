@@ -3,7 +3,7 @@
 from odoo.tests import tagged
 
 from .common import WhatsappCase, encode_payload
-from .test_webhook_common import WebhookPayloads
+from .webhook_common import WebhookPayloads
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
