@@ -520,42 +520,33 @@ class TestOutboundQueueConcurrency(OutboundCase):
 class TestOutboundQueuedThenChanged(OutboundCase):
     """The policy is checked again when the cron sends what was queued earlier."""
 
-    def test_template_paused_after_queuing(self):
-        message = self._template_message()
+    def _assert_refused_when_sent(self, message, change, reason):
+        """Queue ``message``, apply ``change``, run the cron: nothing reaches WhatsApp."""
         self.assertEqual(message._enqueue(), message)
-        self.template.status = "paused"
+        change()
         with self.mock_whatsapp_api():
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertFalse(self._wa_requests)
         self.assertEqual(message.state, "refused")
-        self.assertIn("Only approved templates", message.error_message)
+        self.assertIn(reason, message.error_message)
+
+    def test_template_paused_after_queuing(self):
+        def pause():
+            self.template.status = "paused"
+
+        self._assert_refused_when_sent(self._template_message(), pause, "Only approved templates")
 
     def test_template_archived_after_queuing(self):
-        message = self._template_message()
-        self.assertEqual(message._enqueue(), message)
-        self.template.active = False
-        with self.mock_whatsapp_api():
-            self.env["crm.whatsapp.message"]._process_queue()
-        self.assertFalse(self._wa_requests)
-        self.assertEqual(message.state, "refused")
-        self.assertIn("Only approved templates", message.error_message)
+        def archive():
+            self.template.active = False
+
+        self._assert_refused_when_sent(self._template_message(), archive, "Only approved templates")
 
     def test_opted_out_after_queuing(self):
-        message = self._template_message()
-        self.assertEqual(message._enqueue(), message)
-        self.env["phone.blacklist"].sudo()._add(["+32470123456"])
-        with self.mock_whatsapp_api():
-            self.env["crm.whatsapp.message"]._process_queue()
-        self.assertFalse(self._wa_requests)
-        self.assertEqual(message.state, "refused")
-        self.assertIn("opted out", message.error_message)
+        def opt_out():
+            self.env["phone.blacklist"].sudo()._add(["+32470123456"])
+
+        self._assert_refused_when_sent(self._template_message(), opt_out, "opted out")
 
     def test_window_closed_after_queuing(self):
-        message = self._message()
-        self.assertEqual(message._enqueue(), message)
-        self._close_window()
-        with self.mock_whatsapp_api():
-            self.env["crm.whatsapp.message"]._process_queue()
-        self.assertFalse(self._wa_requests)
-        self.assertEqual(message.state, "refused")
-        self.assertIn(WINDOW_TEXT, message.error_message)
+        self._assert_refused_when_sent(self._message(), self._close_window, WINDOW_TEXT)

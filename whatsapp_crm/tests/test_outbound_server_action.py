@@ -115,8 +115,8 @@ class TestOutboundServerAction(OutboundCase):
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertEqual(leads.whatsapp_message_ids.mapped("state"), ["sent", "sent"])
 
-    def test_automation_without_account_does_not_block(self):
-        """No WhatsApp account for the record's company: the lead is saved, nothing is sent."""
+    def _lead_of_company_without_whatsapp(self, partner):
+        """A lead of a company that has no WhatsApp account, and a rule messaging won leads."""
         company = self.env["res.company"].create({"name": "No WhatsApp Ltd"})
         self.user_salesman.write({"company_ids": [(4, company.id)]})
         automation = self.env["base.automation"].create(
@@ -136,15 +136,20 @@ class TestOutboundServerAction(OutboundCase):
         lead = self.env["crm.lead"].create(
             {
                 "name": "Other company deal",
-                "partner_id": self.env["res.partner"].create({"name": "Eve", "mobile": "+32 470 66 77 88"}).id,
+                "partner_id": partner.id,
                 "company_id": company.id,
                 "user_id": self.user_salesman.id,
             }
         )
         with self.mock_whatsapp_api():
-            lead.with_user(self.user_salesman).with_company(company).with_context(
-                allowed_company_ids=[company.id]
-            ).stage_id = self.won_stage
+            lead.with_user(self.user_salesman).with_context(allowed_company_ids=[company.id]).stage_id = self.won_stage
+        return lead
+
+    def test_automation_without_account_does_not_block(self):
+        """No WhatsApp account for the record's company: the lead is saved, nothing is sent."""
+        lead = self._lead_of_company_without_whatsapp(
+            self.env["res.partner"].create({"name": "Eve", "mobile": "+32 470 66 77 88"})
+        )
         self.assertEqual(lead.stage_id, self.won_stage)
         self.assertFalse(lead.whatsapp_message_ids)
         self.assertFalse(self._wa_requests)
@@ -152,32 +157,7 @@ class TestOutboundServerAction(OutboundCase):
     def test_automation_sends_from_the_company_of_the_lead(self):
         """The contact talked with another company's number: that number does not answer
         for a lead of a company without WhatsApp."""
-        company = self.env["res.company"].create({"name": "No WhatsApp Ltd"})
-        self.user_salesman.write({"company_ids": [(4, company.id)]})
-        automation = self.env["base.automation"].create(
-            {
-                "name": "Tell the customer the deal is signed",
-                "model_id": self.lead_model.id,
-                "trigger": "on_stage_set",
-                "trg_field_ref": self.won_stage.id,
-            }
-        )
-        self._whatsapp_action(
-            base_automation_id=automation.id,
-            usage="base_automation",
-            whatsapp_crm_template_id=False,
-            whatsapp_crm_body="Signed!",
-        )
-        lead = self.env["crm.lead"].create(
-            {
-                "name": "Other company deal",
-                "partner_id": self.partner.id,  # talks with self.account (first company)
-                "company_id": company.id,
-                "user_id": self.user_salesman.id,
-            }
-        )
-        with self.mock_whatsapp_api():
-            lead.with_user(self.user_salesman).with_context(allowed_company_ids=[company.id]).stage_id = self.won_stage
+        lead = self._lead_of_company_without_whatsapp(self.partner)  # talks with self.account (first company)
         self.assertFalse(lead.whatsapp_message_ids)
         self.assertFalse(self._wa_requests)
         # a lead of the account's company is still answered from it
