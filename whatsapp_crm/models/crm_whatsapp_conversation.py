@@ -30,6 +30,8 @@ class CrmWhatsappConversation(models.Model):
         default="new",
         required=True,
         tracking=True,
+        help="New: not answered yet. Open: the customer waits for us. Pending: we answered and wait for "
+        "the customer. Closed: done; a customer message reopens it.",
     )
     last_inbound_at = fields.Datetime("Last Customer Message", readonly=True)
     last_message_at = fields.Datetime(readonly=True)
@@ -166,6 +168,15 @@ class CrmWhatsappConversation(models.Model):
     # ------------------------------------------------------------
     # Inbound
     # ------------------------------------------------------------
+
+    def _register_outbound(self, when):
+        """We answered at ``when``: the conversation now waits for the customer."""
+        for conversation in self:
+            values = {"state": "pending"} if conversation.state in ("new", "open") else {}
+            if not conversation.last_message_at or when > conversation.last_message_at:
+                values["last_message_at"] = when
+            if values:
+                conversation.write(values)
 
     def _register_inbound(self, when):
         """A customer message at ``when``: reopen, refresh the service window."""

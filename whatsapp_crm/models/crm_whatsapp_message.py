@@ -586,6 +586,7 @@ class CrmWhatsappMessage(models.Model):
                     "next_try_at": False,
                 }
             )
+            self.conversation_id._register_outbound(now)
             return
         self._handle_api_error(error)
         values = {"error_code": error.code or 0, "error_message": error.get_message(self.env.lang)}

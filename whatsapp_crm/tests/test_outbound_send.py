@@ -95,6 +95,7 @@ class OutboundCase(WhatsappCase):
 class TestOutboundSend(OutboundCase):
     def test_send_inside_window(self):
         message = self._message()
+        self.assertEqual(self.conversation.state, "new")
         with self.mock_whatsapp_api():
             message._send(raise_exception=True)
         expected = {
@@ -108,6 +109,8 @@ class TestOutboundSend(OutboundCase):
         self.assertEqual(message.state, "sent")
         self.assertTrue(message.wamid.startswith("wamid."))
         self.assertEqual(message.payload, {k: v for k, v in expected.items() if k != "messaging_product"})
+        self.assertEqual(self.conversation.state, "pending", "answered: waiting for the customer")
+        self.assertEqual(self.conversation.last_message_at, message.timestamp)
 
     def test_free_text_outside_window_refused(self):
         self._close_window()

@@ -418,6 +418,15 @@ class TestWebhookController(WebhookCase):
         self.assertNotIn(event, Event.with_user(self.user_manager).search([]))
 
     # Conversations, leads, assignment
+    def test_conversation_states(self):
+        """New until answered; a customer message reopens a conversation waiting for them or closed."""
+        conversation = self.receive(self.inbound("text", {"body": "first"})).conversation_id
+        self.assertEqual(conversation.state, "new")
+        for state in ("pending", "closed"):
+            conversation.state = state
+            self.receive(self.inbound("text", {"body": f"again after {state}"}))
+            self.assertEqual(conversation.state, "open", state)
+
     def test_lead_policy_never_posts_on_contact(self):
         self.account.lead_policy = "never"
         message = self.receive(self.inbound("text", {"body": "no lead please"}))
