@@ -182,7 +182,8 @@ def main():
             model: rpc.execute_kw(database, uid, "admin", model, "search_count", [[]])
             for model in ("crm.whatsapp.message", "crm.whatsapp.conversation", "crm.whatsapp.webhook.event")
         }
-        print(f"stored: {counts} (expected {2 * args.messages} messages, {args.senders} conversations)")
+        expected = f"{2 * args.messages + 1} messages and {args.senders + 1} conversations, warm-up included"
+        print(f"stored: {counts} (expected {expected})")
 
 
 if __name__ == "__main__":
