@@ -5,7 +5,10 @@ Starts Odoo on a fresh database, creates an account that talks to the emulator, 
 - webhook acknowledgement latency (signed inbound text messages from many senders, sequential and
   concurrent, median / p95 / p99 and the share over 1 s, Meta's targets being <= 250 ms median and
   < 1 % over 1 s);
-- duplicate deliveries (Meta retries): latency of acknowledging a payload already stored.
+- duplicate deliveries (Meta retries): latency of acknowledging a payload already stored;
+- the outbound queue: one message to each of many customers through the mass composer, sent by
+  the cron over HTTP to the emulator, whose throughput cap equals the account's limit: achieved
+  rate, the busiest second seen by the emulator, and how many errors (130429...) it answered.
 
 Figures are printed; nothing is asserted: machines are noisy, compare ratios within one run.
 """
@@ -133,6 +136,8 @@ def main():
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--recipients", type=int, default=200, help="customers of the outbound run")
+    parser.add_argument("--throughput", type=int, default=20, help="account limit and emulator cap, messages/s")
     args = parser.parse_args()
 
     database = f"whatsapp_crm_bench_{os.getpid()}"
@@ -184,6 +189,70 @@ def main():
         }
         expected = f"{2 * args.messages + 1} messages and {args.senders + 1} conversations, warm-up included"
         print(f"stored: {counts} (expected {expected})")
+
+        def call(model, method, *call_args, **kwargs):
+            return rpc.execute_kw(database, uid, "admin", model, method, list(call_args), kwargs)
+
+        with emulator(url, args.throughput) as emulator_url:
+            bench_outbound(call, url, emulator_url, args)
+
+
+@contextlib.contextmanager
+def emulator(webhook_url, throughput):
+    port = dev.free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(dev.REPO / dev.MODULE / "tools" / "cloud_api_emulator.py"),
+            f"--port={port}",
+            f"--webhook-url={webhook_url}",
+            f"--app-secret={APP_SECRET}",
+            "--access-token=bench",
+            f"--phone-number-id={PHONE_NUMBER_ID}",
+            f"--waba-id={WABA_ID}",
+            f"--throughput={throughput}",
+            "--no-window",  # the customers wrote to Odoo directly, not through the emulator
+        ]
+    )
+    try:
+        for _attempt in range(50):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/requests", timeout=2).read()
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def bench_outbound(call, webhook_url, emulator_url, args):
+    recipients = [f"4916{index:08d}" for index in range(args.recipients)]
+    run_batch(webhook_url, [text_payload(wa_id, 900000) for wa_id in recipients], args.concurrency)
+    conversation_ids = call("crm.whatsapp.conversation", "search", [("wa_id", "in", recipients)])
+    account_id = call("crm.whatsapp.account", "search", [], limit=1)[0]
+    limits = {"api_base_url": emulator_url, "throughput_limit": args.throughput}
+    call("crm.whatsapp.account", "write", [account_id], limits)
+    context = {"active_model": "crm.whatsapp.conversation", "active_ids": conversation_ids}
+    composer = call("crm.whatsapp.composer", "create", {"body": "Thank you for your message!"}, context=context)
+    started = time.perf_counter()
+    call("crm.whatsapp.composer", "action_send", [composer])
+    queued = [("direction", "=", "outbound"), ("state", "=", "queued")]
+    while time.perf_counter() - started < 300 and call("crm.whatsapp.message", "search_count", queued):
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - started
+    groups = call("crm.whatsapp.message", "read_group", [("direction", "=", "outbound")], ["state"], ["state"])
+    with urllib.request.urlopen(f"{emulator_url}/_emulator/requests", timeout=10) as response:
+        requests = [r for r in json.load(response)["requests"] if r["path"].endswith("/messages")]
+    times = sorted(r["received_at"] for r in requests)
+    busiest = max((sum(1 for t in times if start <= t < start + 1) for start in times), default=0)
+    refused = sum(1 for r in requests if r["status"] != 200)  # 130429 or any other error
+    print(
+        f"outbound queue: {len(conversation_ids)} customers, limit {args.throughput}/s: "
+        f"{len(requests)} requests in {elapsed:.1f} s = {len(requests) / elapsed:.1f} messages/s, "
+        f"busiest second {busiest}, error answers {refused}"
+    )
+    print(f"  outbound states: { {g['state']: g['state_count'] for g in groups} }")
 
 
 if __name__ == "__main__":
