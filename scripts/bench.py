@@ -109,6 +109,15 @@ def run_batch(url, payloads, concurrency):
     return latencies, errors
 
 
+def wait_until_up(url, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def odoo_server(database, port):
     odoo_bin = dev.find_odoo()
@@ -119,11 +128,7 @@ def odoo_server(database, port):
     subprocess.run([*base, "-i", dev.MODULE, "--without-demo=all", "--stop-after-init"], check=True)
     server = subprocess.Popen([*base, f"--http-port={port}", "--workers=0", "--max-cron-threads=1"])
     try:
-        for _attempt in range(120):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/web/login", timeout=2).read()
-                break
-            time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/web/login", seconds=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
@@ -215,11 +220,7 @@ def emulator(webhook_url, throughput):
         ]
     )
     try:
-        for _attempt in range(50):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/requests", timeout=2).read()
-                break
-            time.sleep(0.1)
+        wait_until_up(f"http://127.0.0.1:{port}/_emulator/requests", seconds=5)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
