@@ -11,6 +11,7 @@
     "data": [
         "security/whatsapp_crm_security.xml",
         "security/ir.model.access.csv",
+        "security/whatsapp_crm_inbox_security.xml",
         "data/utm_data.xml",
         "data/ir_cron_data.xml",
         "data/ir_cron_send_data.xml",
@@ -24,12 +25,19 @@
         "views/res_partner_views.xml",
         "views/crm_lead_views.xml",
         "views/ir_actions_server_views.xml",
+        "data/ir_cron_inbox_data.xml",
+        "views/crm_whatsapp_canned_response_views.xml",
+        "views/crm_whatsapp_conversation_tag_views.xml",
+        "views/crm_team_views.xml",
     ],
     "demo": [
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "whatsapp_crm/static/src/**/*",
+        ],
         "web.assets_tests": [
             "whatsapp_crm/static/tests/tours/**/*",
         ],

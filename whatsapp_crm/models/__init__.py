@@ -7,3 +7,12 @@ from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner
 from . import ir_actions_server
+from . import crm_team
+from . import crm_team_member
+from . import crm_whatsapp_canned_response
+from . import crm_whatsapp_conversation_tag
+from . import crm_whatsapp_conversation_assign
+from . import crm_whatsapp_conversation_inbox
+from . import crm_whatsapp_conversation_live
+from . import crm_whatsapp_conversation_chat
+from . import crm_whatsapp_message_inbox

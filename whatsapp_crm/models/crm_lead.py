@@ -11,6 +11,8 @@ class CrmLead(models.Model):
         "Click-to-WhatsApp Click ID", copy=False, help="Meta's click id of the ad that started the chat."
     )
     whatsapp_ad_id = fields.Char("Click-to-WhatsApp Ad ID", copy=False)
+    whatsapp_has_conversation = fields.Boolean(compute="_compute_whatsapp_unread_count")
+    whatsapp_unread_count = fields.Integer("WhatsApp Unread", compute="_compute_whatsapp_unread_count")
 
     def _compute_whatsapp_message_count(self):
         counts = dict(
@@ -18,6 +20,18 @@ class CrmLead(models.Model):
         )
         for lead in self:
             lead.whatsapp_message_count = counts.get(lead, 0)
+
+    def _compute_whatsapp_unread_count(self):
+        # sudo: the marker tells a salesperson that their lead's chat waits, whoever owns the chat
+        groups = (
+            self.env["crm.whatsapp.conversation"]
+            .sudo()
+            ._read_group([("lead_id", "in", self.ids)], ["lead_id"], ["unread_count:sum"])
+        )
+        unread = {lead.id: count for lead, count in groups}
+        for lead in self:
+            lead.whatsapp_has_conversation = lead.id in unread
+            lead.whatsapp_unread_count = unread.get(lead.id, 0)
 
     @api.model
     def _whatsapp_referral_values(self, referral):

@@ -12,3 +12,5 @@ from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
+from . import test_inbox
+from . import test_inbox_ui

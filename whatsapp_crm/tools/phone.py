@@ -35,3 +35,16 @@ def wa_id_variants(wa_id):
     elif digits.startswith("54") and len(digits) == 12:
         variants.append("549" + digits[2:])
     return variants
+
+
+def wa_region(wa_id):
+    """ISO country code (``BE``) of a WhatsApp number, or False."""
+    import phonenumbers  # noqa: PLC0415 (an external dependency only this helper needs)
+
+    digits = wa_digits(wa_id)
+    if not digits:
+        return False
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(f"+{digits}")) or False
+    except phonenumbers.NumberParseException:
+        return False

@@ -1,7 +1,8 @@
 import { registry } from "@web/core/registry";
 
 /**
- * A salesperson finds their conversation in CRM > WhatsApp > My Conversations and answers it.
+ * A salesperson finds their conversation in CRM > WhatsApp > My Conversations and answers it
+ * from the chat's reply box.
  * Fixtures and final assertions: whatsapp_crm/tests/test_ui.py.
  */
 const INBOUND = "Do you have the sofa in blue?";
@@ -20,36 +21,39 @@ registry.category("web_tour.tours").add("whatsapp_crm_conversation_tour", {
             run: "click",
         },
         {
+            content: "The inbox shows the last message",
+            trigger: `.o_list_view .o_data_row:contains('Ines Tour') td[name=last_message_preview]:contains('${INBOUND}')`,
+        },
+        {
             content: "Open the customer's conversation",
             trigger: ".o_list_view .o_data_row:contains('Ines Tour') td[name=display_name]",
             run: "click",
         },
         {
-            content: "The conversation shows the customer's message",
-            trigger: `.o_field_widget[name=message_ids_wa] .o_data_row:contains('${INBOUND}')`,
+            content: "The chat shows the customer's message",
+            trigger: `.o_whatsapp_crm_chat .o_whatsapp_crm_bubble_in:contains('${INBOUND}')`,
         },
         {
-            content: "Answer from the conversation",
-            trigger: ".o_form_view .o_statusbar_buttons button.btn-primary",
-            run: "click",
+            content: "The customer's card is beside the chat",
+            trigger: ".o_whatsapp_crm_card:contains('Ines Tour'):contains('Sofas for the lobby')",
+        },
+        {
+            content: "No WhatsApp id is shown to the user",
+            trigger: "body:not(:contains('wamid.'))",
         },
         {
             content: "Write the reply",
-            trigger: ".modal .o_field_widget[name=body] textarea",
-            run: `edit ${REPLY} && press Tab`,
+            trigger: ".o_whatsapp_crm_chat textarea.o_whatsapp_crm_input",
+            run: `edit ${REPLY}`,
         },
         {
             content: "Send it",
-            trigger: ".modal .modal-footer button[name=action_send]",
+            trigger: ".o_whatsapp_crm_chat button.o_whatsapp_crm_send",
             run: "click",
         },
         {
-            content: "WhatsApp accepted the message",
-            trigger: ".o_notification:contains('WhatsApp message sent')",
-        },
-        {
-            content: "The reply is in the conversation",
-            trigger: `body:not(:has(.modal .o_form_view)) .o_field_widget[name=message_ids_wa] .o_data_row:contains('${REPLY}')`,
+            content: "The reply is in the chat, on our side, sent",
+            trigger: `.o_whatsapp_crm_bubble_out:contains('${REPLY}') .o_whatsapp_crm_tick[data-state=sent]`,
         },
     ],
 });

@@ -16,7 +16,7 @@ registry.category("web_tour.tours").add("whatsapp_crm_tour", {
         },
         {
             content: "The customer's message is in the WhatsApp tab",
-            trigger: `.o_field_widget[name=whatsapp_message_ids] .o_data_row:contains('${INBOUND}')`,
+            trigger: `.o_whatsapp_crm_chat .o_whatsapp_crm_bubble_in:contains('${INBOUND}')`,
         },
         {
             content: "... and in the chatter, posted by the customer",

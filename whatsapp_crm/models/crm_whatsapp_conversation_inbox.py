@@ -1,0 +1,122 @@
+"""The inbox: what a conversation shows in the list (preview, unread, waiting, window, tags),
+how it is searched (name, number, message text) and the inbox actions."""
+
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+WINDOW_CLOSING = timedelta(hours=1)
+PREVIEW_LENGTH = 120
+
+
+class CrmWhatsappConversation(models.Model):
+    _inherit = "crm.whatsapp.conversation"
+
+    tag_ids = fields.Many2many("crm.whatsapp.conversation.tag", string="Tags")
+    unread_count = fields.Integer("Unread", readonly=True, help="Customer messages nobody opened yet.")
+    last_message_preview = fields.Char("Last Message", readonly=True)
+    waiting_since = fields.Datetime(
+        readonly=True, index="btree_not_null", help="The customer's oldest message not answered yet."
+    )
+    window_state = fields.Selection(
+        [("open", "Open"), ("closing", "Closing"), ("closed", "Closed")],
+        "Window",
+        compute="_compute_window_state",
+        help="Closing: the 24-hour window ends within the hour.",
+    )
+    message_text = fields.Char(
+        "Message Text", compute="_compute_search_fields", search="_search_message_text", help="Search in the messages."
+    )
+    inbox_search = fields.Char(
+        "Customer, Number or Text",
+        compute="_compute_search_fields",
+        search="_search_inbox",
+        help="The customer's name, their number in any formatting, or words of the messages.",
+    )
+
+    def init(self):
+        super().init()
+        # the inbox opens on the latest conversations first
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_inbox_order_index"
+            " ON crm_whatsapp_conversation (last_message_at DESC NULLS LAST, id DESC)"
+        )
+
+    @api.depends("window_expires_at")
+    def _compute_window_state(self):
+        now = fields.Datetime.now()
+        for conversation in self:
+            expires = conversation.window_expires_at
+            if not expires or expires <= now:
+                conversation.window_state = "closed"
+            elif expires - now <= WINDOW_CLOSING:
+                conversation.window_state = "closing"
+            else:
+                conversation.window_state = "open"
+
+    def _compute_search_fields(self):
+        self.message_text = self.inbox_search = False
+
+    def _search_message_text(self, operator, value):
+        if operator not in ("ilike", "=ilike", "like", "=like") or not value:
+            raise UserError(_("Search the message text with words."))
+        # served by the trigram index on the message text
+        return [("message_ids_wa", "any", [("body", operator, value)])]
+
+    def _search_inbox(self, operator, value):
+        """Name, number (any formatting) and message text."""
+        if operator not in ("ilike", "=ilike", "like", "=like") or not value:
+            raise UserError(_("Search the conversations with words or digits."))
+        digits = "".join(filter(str.isdigit, value or ""))
+        domain = [
+            "|",
+            "|",
+            ("partner_id.name", "ilike", value),
+            ("profile_name", "ilike", value),
+            ("message_text", "ilike", value),
+        ]
+        if digits and len(digits) >= 3:
+            domain = ["|", ("wa_id", "like", digits), *domain]
+        return domain
+
+    # ------------------------------------------------------------
+    # Upkeep, from the messages
+    # ------------------------------------------------------------
+
+    def _whatsapp_inbox_register(self, messages):
+        """New messages of these conversations: preview, unread count, waiting since."""
+        for conversation in self:
+            mine = messages.filtered(lambda m, c=conversation: m.conversation_id == c)
+            if not mine:
+                continue
+            values = {}
+            latest = mine.sorted(lambda m: (m.timestamp or fields.Datetime.now(), m.id))[-1]
+            preview = latest._whatsapp_preview()
+            if preview and (not conversation.last_message_at or latest.timestamp >= conversation.last_message_at):
+                values["last_message_preview"] = preview[:PREVIEW_LENGTH]
+            customer = mine.filtered(lambda m: m.direction == "inbound" and m.message_type not in ("system", "edit"))
+            ours = mine.filtered(lambda m: m.direction == "outbound" and m.author_id)
+            if customer:
+                values["unread_count"] = conversation.unread_count + len(
+                    customer.filtered(lambda m: m.message_type != "revoke")
+                )
+                if not conversation.waiting_since:
+                    values["waiting_since"] = min(customer.mapped("timestamp"))
+            if ours and not customer:
+                # we answered: the customer no longer waits, and whoever answered has read the chat
+                values.update(waiting_since=False, unread_count=0)
+            if values:
+                conversation.sudo().write(values)
+
+    # ------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------
+
+    def action_assign_to_me(self):
+        if not self.env.user._is_internal():
+            raise UserError(_("Only users can take conversations."))
+        self.filtered(lambda c: c.user_id != self.env.user)._whatsapp_assign(self.env.user)
+
+    def action_unassign(self):
+        self.filtered("user_id")._whatsapp_assign(self.env["res.users"])

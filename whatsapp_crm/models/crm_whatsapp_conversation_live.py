@@ -1,0 +1,135 @@
+"""Live: whatever changes what a user sees of a conversation is pushed on Odoo's bus to the
+people concerned (the assignee, the lead's followers, the team of an unassigned chat), once per
+transaction, just before it commits."""
+
+from odoo import _, api, models
+
+LIVE_KEY = "whatsapp_crm.live"
+NOTIFICATION_TYPE = "whatsapp_crm/update"
+# fields the inbox, the chat or the systray show
+LIVE_FIELDS = {
+    "user_id", "team_id", "state", "tag_ids", "unread_count", "last_message_preview", "waiting_since",
+    "lead_id", "partner_id", "last_inbound_at",
+}  # fmt: skip
+
+
+class CrmWhatsappConversation(models.Model):
+    _inherit = "crm.whatsapp.conversation"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        conversations = super().create(vals_list)
+        self._whatsapp_live(
+            conversations=conversations,
+            notify=[(c.user_id, c) for c in conversations if c.user_id and c.user_id != self.env.user],
+        )
+        return conversations
+
+    def write(self, vals):
+        touched = LIVE_FIELDS & vals.keys()
+        before = self._whatsapp_live_recipients() if "user_id" in vals or "team_id" in vals else {}
+        result = super().write(vals)
+        if touched:
+            self._whatsapp_live(conversations=self, partners=before)
+        if vals.get("user_id") and vals["user_id"] != self.env.uid:
+            self._whatsapp_live(notify=[(conversation.user_id, conversation) for conversation in self])
+        return result
+
+    @api.model
+    def _whatsapp_live(self, conversations=None, messages=None, notify=None, partners=None):
+        """Remember what changed; one push per recipient when the transaction commits.
+
+        :param notify: ``[(user, message or conversation)]``: an Odoo notification for ``user``
+        :param partners: ``{conversation: partners}`` told as well (who saw it before a transfer)
+        """
+        data = self.env.cr.precommit.data
+        if LIVE_KEY not in data:
+            data[LIVE_KEY] = {"conversations": set(), "messages": set(), "notify": [], "partners": {}}
+            env = self.env
+
+            @self.env.cr.precommit.add
+            def push():
+                changes = data.pop(LIVE_KEY, None)
+                if changes:
+                    env["crm.whatsapp.conversation"].sudo()._whatsapp_live_push(changes)
+
+        changes = data[LIVE_KEY]
+        if conversations:
+            changes["conversations"].update(conversations.ids)
+        if messages:
+            changes["messages"].update(messages.ids)
+            changes["conversations"].update(messages.conversation_id.ids)
+        for conversation, extra in (partners or {}).items():
+            changes["partners"].setdefault(conversation.id, set()).update(extra.ids)
+        for user, record in notify or ():
+            changes["notify"].append((user.id, record._name, record.id))
+
+    def _whatsapp_live_recipients(self):
+        """``{conversation: partners}`` who see these conversations: assignee, followers of the
+        lead who are users, and the team's members while nobody owns the chat."""
+        recipients = {}
+        for conversation in self:
+            partners = conversation.user_id.partner_id
+            lead = conversation.lead_id
+            if lead:
+                partners |= lead.message_partner_ids.filtered(lambda p: p.user_ids and not p.partner_share)
+            if not conversation.user_id:
+                team = conversation.team_id or conversation.account_id.team_id
+                partners |= team.crm_team_member_ids.user_id.partner_id | team.user_id.partner_id
+            recipients[conversation] = partners
+        return recipients
+
+    def _whatsapp_live_push(self, changes):
+        Message = self.env["crm.whatsapp.message"].sudo()
+        conversations = self.browse(changes["conversations"]).exists()
+        messages = Message.browse(changes["messages"]).exists()
+        per_partner = {}
+        recipients = conversations._whatsapp_live_recipients()
+        Partner = self.env["res.partner"].sudo()
+        for conversation_id, partner_ids in changes["partners"].items():
+            conversation = self.browse(conversation_id)
+            if conversation in recipients:
+                recipients[conversation] |= Partner.browse(partner_ids)
+        for conversation, partners in recipients.items():
+            mine = messages.filtered(lambda m, c=conversation: m.conversation_id == c)
+            threads = {(conversation._name, conversation.id)}
+            for message in mine.filtered("mail_message_id"):
+                threads.add((message.mail_message_id.model, message.mail_message_id.res_id))
+            for partner in partners:
+                entry = per_partner.setdefault(
+                    partner, {"conversation_ids": set(), "message_ids": set(), "threads": set()}
+                )
+                entry["conversation_ids"].add(conversation.id)
+                entry["message_ids"].update(mine.ids)
+                entry["threads"].update(threads)
+        notifications = {}
+        users = self.env["res.users"].sudo()
+        for user_id, model, record_id in changes["notify"]:
+            user = users.browse(user_id)
+            record = self.env[model].sudo().browse(record_id).exists()
+            if record and user.partner_id:
+                notifications[user.partner_id] = record._whatsapp_live_notification()
+        Bus = self.env["bus.bus"].sudo()
+        for partner in set(per_partner) | set(notifications):
+            entry = per_partner.get(partner, {"conversation_ids": set(), "message_ids": set(), "threads": set()})
+            payload = {
+                "conversation_ids": sorted(entry["conversation_ids"]),
+                "message_ids": sorted(entry["message_ids"]),
+                "threads": sorted([model, res_id] for model, res_id in entry["threads"] if model and res_id),
+            }
+            if partner in notifications:
+                payload["notification"] = notifications[partner]
+            Bus._sendone(partner, NOTIFICATION_TYPE, payload)
+        # chatter bodies carrying a status: refresh them where they are displayed
+        for message in messages.filtered(lambda m: m.direction == "outbound" and m.mail_message_id):
+            mail_message = message.mail_message_id
+            for partner in recipients.get(message.conversation_id, ()):
+                partner._bus_send_store(mail_message, {"body": mail_message.body})
+
+    def _whatsapp_live_notification(self):
+        self.ensure_one()
+        return {
+            "conversation_id": self.id,
+            "title": _("New WhatsApp conversation"),
+            "message": self.display_name,
+        }

@@ -1,0 +1,206 @@
+"""The inbox: who owns a chat, what the list shows and finds, who is told live, read receipts."""
+
+import json
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import common, tagged
+
+from .common import WhatsappCase, new_wamid
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestInbox(WhatsappCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account.lead_policy = "no_open_lead"
+        cls.user_a, cls.user_b, cls.user_c = (
+            common.new_test_user(cls.env, login=f"wa_member_{name}", groups="sales_team.group_sale_salesman", name=name)
+            for name in ("Anna", "Bruno", "Chloe")
+        )
+        Member = cls.env["crm.team.member"]
+        cls.members = Member.create(
+            [{"crm_team_id": cls.team.id, "user_id": user.id} for user in (cls.user_a, cls.user_b, cls.user_c)]
+        )
+
+    def new_conversation(self, wa_id, **values):
+        conversation = self.env["crm.whatsapp.conversation"]._find_or_create(self.account, wa_id, profile_name="Kim")
+        if values:
+            conversation.write(values)
+        return conversation
+
+    def receive(self, conversation, body, **values):
+        return self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": conversation.account_id.id,
+                "conversation_id": conversation.id,
+                "partner_id": conversation.partner_id.id,
+                "lead_id": conversation.lead_id.id,
+                "direction": "inbound",
+                "state": "received",
+                "wamid": new_wamid(),
+                "body": body,
+                "timestamp": fields.Datetime.now(),
+                **values,
+            }
+        )
+
+    def bus_notifications(self, user):
+        """The whatsapp_crm notifications queued for ``user`` in this transaction."""
+        self.env.cr.precommit.run()
+        channel = json.dumps([self.env.cr.dbname, "res.partner", user.partner_id.id], separators=(",", ":"))
+        notifications = self.env["bus.bus"].sudo().search([("channel", "=", channel)])
+        return [
+            json.loads(n.message)["payload"]
+            for n in notifications
+            if json.loads(n.message)["type"] == "whatsapp_crm/update"
+        ]
+
+    # ------------------------------------------------------------
+    # Who owns a chat
+    # ------------------------------------------------------------
+
+    def test_round_robin_skips_unavailable_member(self):
+        self.members.filtered(lambda m: m.user_id == self.user_b).whatsapp_available = False
+        owners = [self.new_conversation(f"3247000000{i}").user_id for i in range(4)]
+        self.assertEqual(owners, [self.user_a, self.user_c, self.user_a, self.user_c])
+
+    def test_least_open_conversations(self):
+        self.team.whatsapp_assignment = "least_open"
+        self.new_conversation("32470000010", user_id=self.user_a.id)
+        self.new_conversation("32470000011", user_id=self.user_a.id)
+        self.new_conversation("32470000012", user_id=self.user_b.id)
+        self.assertEqual(self.new_conversation("32470000013").user_id, self.user_c)
+        self.assertEqual(self.new_conversation("32470000014").user_id, self.user_b)
+
+    def test_waiting_too_long_goes_to_next_member(self):
+        self.team.whatsapp_reassign_minutes = 10
+        conversation = self.new_conversation("32470000020")
+        self.assertEqual(conversation.user_id, self.user_a)
+        self.receive(conversation, "Hello?")
+        self.env["crm.whatsapp.conversation"]._cron_whatsapp_reassign()
+        self.assertEqual(conversation.user_id, self.user_a, "not waiting long enough yet")
+        later = fields.Datetime.now() + timedelta(minutes=11)
+        with self.patch_now(later):
+            self.env["crm.whatsapp.conversation"]._cron_whatsapp_reassign()
+        self.assertEqual(conversation.user_id, self.user_b)
+
+    def patch_now(self, when):
+        from unittest.mock import patch  # noqa: PLC0415
+
+        return patch.object(fields.Datetime, "now", return_value=when)
+
+    def test_first_reply_assigns(self):
+        self.members.whatsapp_available = False
+        conversation = self.new_conversation("32470000030")
+        self.receive(conversation, "Is anyone there?")
+        self.assertFalse(conversation.user_id)
+        self.env["crm.whatsapp.message"].with_user(self.user_salesman).create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": conversation.id,
+                "partner_id": conversation.partner_id.id,
+                "author_id": self.user_salesman.id,
+                "direction": "outbound",
+                "body": "Yes, how can I help?",
+            }
+        )
+        self.assertEqual(conversation.user_id, self.user_salesman)
+        self.assertEqual(conversation.unread_count, 0)
+        self.assertFalse(conversation.waiting_since)
+
+    def test_lead_follows_owner(self):
+        conversation = self.new_conversation("32470123499")
+        lead = conversation._ensure_lead(True)
+        self.assertRecordValues(
+            lead,
+            [
+                {
+                    "user_id": self.user_a.id,
+                    "type": "opportunity",
+                    "country_id": self.env.ref("base.be").id,
+                }
+            ],
+        )
+        self.assertTrue(lead.phone)
+        conversation.user_id = self.user_c
+        self.assertEqual(lead.user_id, self.user_c)
+        self.receive(conversation, "Hi")
+        self.assertTrue(lead.whatsapp_has_conversation)
+        self.assertEqual(lead.whatsapp_unread_count, 1)
+
+    # ------------------------------------------------------------
+    # The list
+    # ------------------------------------------------------------
+
+    def test_search_by_message_text_and_number(self):
+        Conversation = self.env["crm.whatsapp.conversation"].with_user(self.user_manager)
+        first = self.new_conversation("32470000040")
+        second = self.new_conversation("32470000041")
+        other = self.new_conversation("32470000042")
+        self.receive(first, "Do you have the sofa in blue?")
+        self.receive(second, "My SOFA arrived broken")
+        self.receive(other, "Where is my invoice?")
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "sofa")]), first | second)
+        self.assertEqual(Conversation.search([("message_text", "ilike", "sofa")]), first | second)
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "+32 470 00 00 42")]), other)
+        self.assertFalse(Conversation.search([("inbox_search", "ilike", "armchair")]))
+
+    def test_preview_unread_and_waiting(self):
+        conversation = self.new_conversation("32470000050")
+        conversation._register_inbound(fields.Datetime.now())
+        self.receive(conversation, "First question\nwith a second line")
+        self.receive(conversation, "", message_type="location", payload={"location": {"latitude": 1, "longitude": 2}})
+        self.assertEqual(conversation.unread_count, 2)
+        self.assertEqual(conversation.last_message_preview, "📍 Location")
+        self.assertTrue(conversation.waiting_since)
+        self.assertEqual(conversation.window_state, "open")
+
+    # ------------------------------------------------------------
+    # Live
+    # ------------------------------------------------------------
+
+    def test_bus_reaches_assignee_not_other_salesperson(self):
+        conversation = self.new_conversation("32470000060", user_id=self.user_a.id)
+        self.bus_notifications(self.user_a)  # flush what the setup queued
+        self.env["bus.bus"].sudo().search([]).unlink()
+        message = self.receive(conversation, "Are you open on Sunday?")
+        [payload] = self.bus_notifications(self.user_a)
+        self.assertEqual(payload["conversation_ids"], [conversation.id])
+        self.assertEqual(payload["message_ids"], [message.id])
+        self.assertEqual(payload["notification"]["conversation_id"], conversation.id)
+        self.assertIn("Are you open on Sunday?", payload["notification"]["message"])
+        self.assertFalse(self.bus_notifications(self.user_b))
+        self.assertFalse(self.bus_notifications(self.user_salesman))
+
+    def test_bus_reaches_team_while_unassigned(self):
+        self.members.whatsapp_available = False
+        conversation = self.new_conversation("32470000061")
+        self.assertFalse(conversation.user_id)
+        self.env.cr.precommit.run()
+        self.env["bus.bus"].sudo().search([]).unlink()
+        self.receive(conversation, "Hello team")
+        for user in (self.user_a, self.user_b, self.user_c):
+            self.assertEqual(len(self.bus_notifications(user)), 1, user.name)
+        self.assertFalse(self.bus_notifications(self.user_salesman))
+
+    # ------------------------------------------------------------
+    # Read receipts
+    # ------------------------------------------------------------
+
+    def test_opening_chat_marks_read_once(self):
+        conversation = self.new_conversation("32470000070", user_id=self.user_a.id)
+        self.receive(conversation, "One")
+        last = self.receive(conversation, "Two")
+        Message = self.env["crm.whatsapp.message"]
+        chat = conversation.with_user(self.user_a).whatsapp_chat_load()
+        self.assertEqual([m["body"] for m in chat["messages"]], ["One", "Two"])
+        self.assertEqual(conversation.unread_count, 0)
+        conversation.with_user(self.user_a).whatsapp_chat_load()
+        with self.mock_whatsapp_api() as requests:
+            Message._cron_send_read_receipts()
+            conversation.with_user(self.user_a).whatsapp_chat_load()
+            Message._cron_send_read_receipts()
+        reads = [r["json"] for r in requests if (r["json"] or {}).get("status") == "read"]
+        self.assertEqual(reads, [{"messaging_product": "whatsapp", "status": "read", "message_id": last.wamid}])

@@ -1,0 +1,97 @@
+"""In headless Chromium, as the least-privileged salesperson: the chat is live."""
+
+from datetime import timedelta
+from unittest.mock import patch
+
+from odoo import fields
+from odoo.sql_db import TestCursor
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.bus.models.bus import dispatch, hashable
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+
+from .common import WhatsappCase, WhatsappEmulatorMixin, new_wamid
+
+CUSTOMER_WA_ID = "32470123456"
+
+
+def _commit_and_dispatch(commit):
+    """Odoo's test cursor drops post-commit hooks, so the bus never says NOTIFY: wake the
+    websockets listening to the channels of this commit, as the bus dispatcher would."""
+
+    def wrapper(cursor):
+        channels = list(cursor.postcommit.data.get("bus.bus.channels") or ())
+        commit(cursor)
+        for channel in channels:
+            for websocket in list(dispatch._channels_to_ws.get(hashable(channel), ())):
+                websocket.trigger_notification_dispatching()
+
+    return wrapper
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
+        cls.startClassPatcher(patch.object(TestCursor, "commit", _commit_and_dispatch(TestCursor.commit)))
+        cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "mobile": "+32 470 12 34 56"})
+        cls.lead = cls.env["crm.lead"].create(
+            {
+                "name": "Sofas for the lobby",
+                "type": "opportunity",
+                "partner_id": cls.partner.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+            }
+        )
+        received_at = fields.Datetime.now() - timedelta(hours=1)
+        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
+            {
+                "account_id": cls.account.id,
+                "wa_id": CUSTOMER_WA_ID,
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+                "state": "open",
+                "last_inbound_at": received_at,
+                "last_message_at": received_at,
+            }
+        )
+        cls.env["crm.whatsapp.message"].create(
+            {
+                "account_id": cls.account.id,
+                "conversation_id": cls.conversation.id,
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "direction": "inbound",
+                "state": "received",
+                "wamid": new_wamid(),
+                "body": "Do you have the sofa in blue?",
+                "timestamp": received_at,
+            }
+        )
+        cls.conversation.unread_count = 0
+        cls.env["crm.whatsapp.canned.response"].create(
+            {"shortcut": "price", "body": "Our sofas start at 499 EUR.", "scope": "all", "user_id": cls.user_manager.id}
+        )
+
+    def test_live_chat(self):
+        emulator = self.start_emulator(auto_statuses=True, status_delay=0.3)
+        emulator.open_window(CUSTOMER_WA_ID)
+        self.start_tour(f"/odoo/crm/{self.lead.id}", "whatsapp_crm_live_tour", login=self.user_salesman.login)
+        question, answer = self.conversation.message_ids_wa.sorted("id")[-2:]
+        self.assertRecordValues(
+            question | answer,
+            [
+                {"direction": "inbound", "body": "Can I get a price for the blue one?"},
+                {
+                    "direction": "outbound",
+                    "body": "Our sofas start at 499 EUR.",
+                    "state": "read",
+                    "author_id": self.user_salesman.id,
+                },
+            ],
+        )
