@@ -86,12 +86,9 @@ class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
         self.assertRecordValues(
             question | answer,
             [
-                {"direction": "inbound", "body": "Can I get a price for the blue one?"},
-                {
-                    "direction": "outbound",
-                    "body": "Our sofas start at 499 EUR.",
-                    "state": "read",
-                    "author_id": self.user_salesman.id,
-                },
+                {"direction": "inbound", "body": "Can I get a price for the blue one?", "read_receipt": "pending"},
+                {"direction": "outbound", "body": "Our sofas start at 499 EUR.", "read_receipt": False},
             ],
         )
+        self.assertRecordValues(answer, [{"state": "read", "author_id": self.user_salesman.id}])
+        self.assertEqual(self.conversation.unread_count, 0)
