@@ -84,6 +84,18 @@ class CrmWhatsappConversation(models.Model):
         team.sudo().whatsapp_last_user_id = user
         return user
 
+    @api.model
+    def _whatsapp_on_inbound(self, messages):
+        """Unassigned chats that customers write to go to their team's next available member
+        (the hook's own fallback, the lead's salesperson or the team leader, comes after)."""
+        for conversation in messages.conversation_id.filtered(lambda c: not c.user_id):
+            team = conversation.team_id or conversation.account_id.team_id
+            if team.sudo().crm_team_member_ids:
+                user = self._next_agent(conversation.account_id, team=team)
+                if user:
+                    conversation.user_id = user
+        return super()._whatsapp_on_inbound(messages)
+
     def _whatsapp_assign(self, user, team=None):
         """Give these conversations to ``user`` (and ``team``), noting it in their chatter."""
         values = {"user_id": user.id}

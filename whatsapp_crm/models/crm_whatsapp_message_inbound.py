@@ -125,7 +125,7 @@ class CrmWhatsappMessage(models.Model):
             text = _(
                 "Reacted %(emoji)s to: %(text)s",
                 emoji=text,
-                text=original.body or wp.original_wamid(self.payload) or "-",
+                text=original.body or _("an earlier message"),
             )
         elif self.message_type == "edit":
             text = _("Edited a message: %s", text)

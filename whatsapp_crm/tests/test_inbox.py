@@ -4,9 +4,11 @@ import json
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import common, tagged
 
 from .common import WhatsappCase, new_wamid
+from .webhook_common import WebhookCase
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
@@ -204,3 +206,134 @@ class TestInbox(WhatsappCase):
             Message._cron_send_read_receipts()
         reads = [r["json"] for r in requests if (r["json"] or {}).get("status") == "read"]
         self.assertEqual(reads, [{"messaging_product": "whatsapp", "status": "read", "message_id": last.wamid}])
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestInboxWebhook(WebhookCase):
+    """Through the real webhook: the team's members take new chats, the assignee is told live."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account.user_ids = False
+        cls.member = common.new_test_user(
+            cls.env, login="wa_member_webhook", groups="sales_team.group_sale_salesman", name="Wendy Webhook"
+        )
+        cls.env["crm.team.member"].create({"crm_team_id": cls.team.id, "user_id": cls.member.id})
+
+    def test_new_chat_goes_to_member_and_lead_follows(self):
+        message = self.receive(self.inbound("text", {"body": "Hello, I saw your ad"}))
+        conversation = message.conversation_id
+        self.assertEqual(conversation.user_id, self.member)
+        self.assertEqual(conversation.unread_count, 1)
+        self.assertEqual(conversation.last_message_preview, "Hello, I saw your ad")
+        self.assertRecordValues(
+            message.lead_id,
+            [{"user_id": self.member.id, "type": "opportunity", "country_id": self.env.ref("base.br").id}],
+        )
+        self.assertTrue(message.lead_id.phone)
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestInboxChat(WhatsappCase):
+    """What the chat component receives, and the canned responses it offers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env["res.partner"].create({"name": "Noor Chat", "mobile": "+32 470 55 66 77"})
+        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
+            {
+                "account_id": cls.account.id,
+                "wa_id": "32470556677",
+                "partner_id": cls.partner.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+                "last_inbound_at": fields.Datetime.now(),
+            }
+        )
+
+    def message(self, **values):
+        return self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": self.conversation.id,
+                "partner_id": self.partner.id,
+                "direction": "inbound",
+                "state": "received",
+                "wamid": new_wamid(),
+                "timestamp": fields.Datetime.now(),
+                **values,
+            }
+        )
+
+    def test_bubbles(self):
+        picture = self.env["ir.attachment"].create(
+            {"name": "sofa.jpg", "raw": b"\xff\xd8\xff fake jpeg", "mimetype": "image/jpeg"}
+        )
+        image = self.message(message_type="image", body="The one I want", attachment_ids=[(6, 0, picture.ids)])
+        location = self.message(
+            message_type="location",
+            body="Shop",
+            payload={"location": {"latitude": 50.85, "longitude": 4.35, "name": "Grand Place"}},
+        )
+        card = self.message(
+            message_type="contacts",
+            payload={"contacts": [{"name": {"formatted_name": "Jane Doe"}, "phones": [{"phone": "+1 555 0123"}]}]},
+        )
+        self.message(message_type="reaction", body="👍", reaction_to_id=image.id)
+        reply = self.message(body="Is it in stock?", reply_to_id=image.id)
+        chat = self.conversation.with_user(self.user_salesman).whatsapp_chat_load()
+        bubbles = {bubble["id"]: bubble for bubble in chat["messages"]}
+        self.assertEqual(list(bubbles), [image.id, location.id, card.id, reply.id], "a reaction is no bubble")
+        self.assertEqual(
+            bubbles[image.id]["attachments"], [{"id": picture.id, "name": "sofa.jpg", "mimetype": "image/jpeg"}]
+        )
+        self.assertEqual(bubbles[image.id]["reactions"], [{"emoji": "👍", "direction": "inbound"}])
+        self.assertIn("mlat=50.85&mlon=4.35", bubbles[location.id]["location"]["url"])
+        self.assertEqual(bubbles[location.id]["location"]["name"], "Grand Place")
+        self.assertEqual(bubbles[card.id]["contacts"], [{"name": "Jane Doe", "phones": ["+1 555 0123"], "emails": []}])
+        self.assertEqual(bubbles[reply.id]["reply_to"]["preview"], "📷 The one I want")
+        self.assertNotIn("wamid", str(chat), "no WhatsApp id where users read")
+        self.assertEqual(chat["conversation"]["customer"], "Noor Chat")
+
+    def test_chat_load_queries_do_not_grow_with_messages(self):
+        Conversation = self.conversation.with_user(self.user_salesman)
+        for index in range(5):
+            self.message(body=f"Message {index}")
+        queries = []
+        for count in (5, 40):
+            while len(self.conversation.message_ids_wa) < count:
+                self.message(body="More")
+            self.env.invalidate_all()
+            start = self.cr.sql_log_count
+            Conversation.whatsapp_chat_load(mark_read=False)
+            queries.append(self.cr.sql_log_count - start)
+        self.assertEqual(queries[0], queries[1], "one set of queries for the whole chat")
+
+    def test_canned_responses_personal_team_and_shared(self):
+        colleague = common.new_test_user(
+            self.env, login="wa_colleague", groups="sales_team.group_sale_salesman", name="Colin Colleague"
+        )
+        outsider = common.new_test_user(
+            self.env, login="wa_outsider", groups="sales_team.group_sale_salesman", name="Olga Outsider"
+        )
+        self.env["crm.team.member"].create(
+            [{"crm_team_id": self.team.id, "user_id": u.id} for u in (self.user_salesman, colleague)]
+        )
+        Canned = self.env["crm.whatsapp.canned.response"]
+        Canned.with_user(self.user_salesman).create({"shortcut": "/price", "body": "From 499 EUR."})
+        Canned.with_user(self.user_salesman).create(
+            {"shortcut": "pricelist", "body": "Here is our list.", "scope": "team", "team_id": self.team.id}
+        )
+        Canned.with_user(self.user_manager).create({"shortcut": "hours", "body": "9 to 5.", "scope": "all"})
+
+        def shortcuts(user, prefix=""):
+            return [r["shortcut"] for r in Canned.with_user(user).whatsapp_canned_search(prefix)]
+
+        self.assertEqual(shortcuts(self.user_salesman, "/pri"), ["price", "pricelist"])
+        self.assertEqual(shortcuts(colleague), ["hours", "pricelist"])
+        self.assertEqual(shortcuts(outsider), ["hours"])
+        shared = Canned.with_user(colleague).search([("shortcut", "=", "pricelist")])
+        with self.assertRaises(AccessError):
+            shared.write({"body": "Changed by a colleague"})

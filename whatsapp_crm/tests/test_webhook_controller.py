@@ -668,7 +668,7 @@ class TestWebhookController(WebhookCase):
         self.assertEqual(self.env["crm.whatsapp.message"].search(partner.action_open_whatsapp()["domain"]), message)
         for model in ("crm.lead", "res.partner"):
             arch = self.env[model].with_user(self.user_salesman).get_views([(False, "form")])["views"]["form"]["arch"]
-            self.assertIn('name="whatsapp_message_ids"', arch)
+            self.assertIn('<widget name="whatsapp_chat"', arch)
             self.assertIn('name="action_open_whatsapp"', arch)
         conversation = message.conversation_id.with_user(self.user_salesman)
         self.assertEqual(conversation.wa_message_count, 1)
