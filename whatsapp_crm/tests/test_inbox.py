@@ -301,11 +301,11 @@ class TestInboxChat(WhatsappCase):
         Conversation = self.conversation.with_user(self.user_salesman)
         for index in range(5):
             self.message(body=f"Message {index}")
-        Conversation.whatsapp_chat_load(mark_read=False)  # warm-up: access rules, translations...
         queries = []
         for count in (5, 40):
             while len(self.conversation.message_ids_wa) < count:
                 self.message(body="More")
+            Conversation.whatsapp_chat_load(mark_read=False)  # warm-up: access rules, translations...
             self.env.invalidate_all()
             start = self.cr.sql_log_count
             Conversation.whatsapp_chat_load(mark_read=False)
