@@ -433,10 +433,11 @@ class CrmWhatsappWebhookEvent(models.Model):
         wamid = status.get("id")
         if not wamid or not isinstance(wamid, str):
             return False  # ("wamid", "=", None) would match the queued messages, which have no wamid yet
-        message = self.env["crm.whatsapp.message"].search(
+        Message = self.env["crm.whatsapp.message"]
+        message = Message.search(
             [("account_id", "=", account.id), ("wamid", "=", wamid), ("direction", "=", "outbound")],
             limit=1,
-        )
+        ) or Message._whatsapp_adopt_status(account, status)
         if not message:
             return False
         new, current = status.get("status"), message.state
