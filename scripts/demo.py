@@ -25,7 +25,11 @@ import urllib.request
 import dev
 
 EMULATOR = dev.REPO / dev.MODULE / "tests" / "cloud_api_emulator.py"
-LOGINS = (("Administrator", "admin", "admin"), ("Salesperson", "demo", "demo"))
+LOGINS = (
+    ("Administrator", "admin", "admin"),
+    ("Salesperson", "demo", "demo"),  # Marc Demo
+    ("Salesperson", "ana", "ana"),  # Ana Kovač: both take new chats in turn
+)
 SAMPLE_CUSTOMER = {"wa_id": "385911234567", "name": "Ivana Horvat"}
 CONFIG_MARK = "WHATSAPP_CRM_DEMO_CONFIG "
 
@@ -50,6 +54,7 @@ if account and account.api_base_url == emulator_url:
         "phone_number_id": account.phone_number_id,
         "waba_id": account.waba_id,
         "display_phone_number": account.display_phone_number or "",
+        "verified_name": account.verified_name or account.company_id.name,
     }}
     Template = env["crm.whatsapp.template"].with_context(active_test=False)
     for template in Template.search([("account_id", "=", account.id)]):
@@ -136,8 +141,9 @@ def module_state(database):
     return state.stdout.strip()
 
 
-def odoo_command(odoo_bin, database, *extra):
-    return [odoo_bin, "-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", *extra]
+def odoo_command(odoo_bin, database, *extra, command=()):
+    """``odoo-bin [command] -d database --addons-path=... extra``"""
+    return [odoo_bin, *command, "-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", *extra]
 
 
 def install(odoo_bin, database):
@@ -155,7 +161,7 @@ def install(odoo_bin, database):
 def configure(odoo_bin, database, emulator_url, base_url):
     script = CONFIGURE.format(emulator_url=emulator_url, base_url=base_url, mark=CONFIG_MARK)
     result = subprocess.run(
-        odoo_command(odoo_bin, database, "shell", "--no-http", "--log-level=warn"),
+        odoo_command(odoo_bin, database, "--no-http", "--log-level=warn", command=["shell"]),
         input=script,
         capture_output=True,
         text=True,
@@ -260,6 +266,7 @@ def run(args):
             f"--phone-number-id={account['phone_number_id']}",
             f"--waba-id={account['waba_id']}",
             f"--display-phone-number={account['display_phone_number']}",
+            f"--verified-name={account['verified_name']}",
             f"--templates={file.name}",
             # the demo's chat history never went through this emulator: Odoo checks the window itself
             "--no-window",
@@ -282,7 +289,7 @@ def run(args):
         return odoo.wait()
     except KeyboardInterrupt:
         interrupted = True
-        print("\nStopping Odoo and the emulator...")
+        print("\nStopping Odoo and the emulator...", flush=True)
         return 0
     finally:
         if odoo:

@@ -1194,6 +1194,7 @@ def main(argv=None):
     parser.add_argument("--phone-number-id", default="100000000000002")
     parser.add_argument("--waba-id", default="100000000000001")
     parser.add_argument("--display-phone-number", default="+1 555 0100")
+    parser.add_argument("--verified-name", default="Emulated Business", help="the business name customers see")
     parser.add_argument("--throughput", type=int, default=80, help="messages/s per phone number (0: no cap)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--template-status", default="APPROVED", choices=["APPROVED", "PENDING"])
@@ -1211,6 +1212,7 @@ def main(argv=None):
         phone_number_id=args.phone_number_id,
         waba_id=args.waba_id,
         display_phone_number=args.display_phone_number,
+        verified_name=args.verified_name,
         webhook_url=args.webhook_url,
         throughput=args.throughput,
         latency=args.latency,
