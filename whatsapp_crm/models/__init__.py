@@ -5,6 +5,8 @@ from . import crm_whatsapp_conversation
 from . import crm_whatsapp_message
 from . import crm_whatsapp_message_policy
 from . import crm_whatsapp_message_queue
+from . import crm_whatsapp_message_status
+from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner

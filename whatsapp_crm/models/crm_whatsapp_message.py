@@ -4,12 +4,20 @@ Sending lives in ``crm_whatsapp_message_queue.py``, the policy in ``crm_whatsapp
 delivery statuses as ``mail.notification`` in ``mail_notification.py``.
 """
 
+import logging
 import re
+import threading
+from datetime import timedelta
 
 from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
+
+from ..tools import webhook_payload as wp
+from ..tools.whatsapp_cloud_api import WhatsAppApiError
+
+_logger = logging.getLogger(__name__)
 
 MESSAGE_TYPES = [
     ("text", "Text"),
@@ -47,6 +55,7 @@ MEDIA_MAX_SIZES = {
 # a later delivered/read proves the message arrived after all.
 STATE_RANK = {"queued": 0, "unconfirmed": 1, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
 
+MEDIA_MAX_ATTEMPTS = 5  # media download: retried after 1, 2, 4, 8 minutes, then missing
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
 SENDABLE_TYPES = ("text", "interactive", "template", *MEDIA_TYPES)
@@ -305,3 +314,97 @@ class CrmWhatsappMessage(models.Model):
             "domain": domain,
             "context": {**(context or {}), "create": False},
         }
+
+    # ------------------------------------------------------------------
+    # Media of inbound messages
+    # ------------------------------------------------------------------
+
+    def _trigger_media_cron(self, at=None):
+        self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media").sudo()._trigger(at=at)
+
+    @api.model
+    def _cron_download_media(self, limit=50):
+        """Download the pending media of inbound messages; retry with backoff, then give up.
+        One API client per account and run, closed at the end of the run."""
+        now = fields.Datetime.now()
+        messages = self.search(
+            [
+                ("media_state", "=", "pending"),
+                ("direction", "=", "inbound"),
+                "|",
+                ("next_try_at", "=", False),
+                ("next_try_at", "<=", now),
+            ],
+            order="id",
+            limit=limit,
+        )
+        apis = {}  # account: client, or the UserError of an account without token
+        try:
+            for message in messages:
+                account = message.account_id
+                if account not in apis:
+                    try:
+                        apis[account] = account._get_api()
+                    except UserError as error:
+                        apis[account] = error
+                message._download_media(apis[account])
+                if not getattr(threading.current_thread(), "testing", False):  # keep each download done
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+        finally:
+            for api_client in apis.values():
+                if not isinstance(api_client, UserError):
+                    api_client.close()
+        if len(messages) == limit:
+            self._trigger_media_cron()
+
+    def _download_media(self, api_client):
+        """Download this message's media with ``api_client`` (or its account's UserError)."""
+        self.ensure_one()
+        try:
+            if isinstance(api_client, UserError):
+                raise api_client
+            info = api_client.get_media_info(self.media_id)
+            content = api_client.download_media(info["url"])
+            if not isinstance(content, bytes) or not content:
+                raise ValueError("empty or invalid media content")
+        except (WhatsAppApiError, UserError, KeyError, TypeError, ValueError) as error:
+            # a UserError (account without access token) must not stop the cron for every other message
+            attempts = self.media_attempts + 1
+            if isinstance(error, WhatsAppApiError):
+                reason = f"[{error.code}] {error.details or error.title}"
+            else:
+                reason = error.args[0] if isinstance(error, UserError) else repr(error)
+            _logger.info("WhatsApp media of message %s not downloaded (attempt %s): %s", self.id, attempts, reason)
+            self.write(
+                {
+                    "media_attempts": attempts,
+                    "media_state": "missing" if attempts >= MEDIA_MAX_ATTEMPTS else "pending",
+                    "next_try_at": fields.Datetime.now() + timedelta(minutes=2 ** (attempts - 1)),
+                    "error_message": _("Media download failed: %s", reason),
+                }
+            )
+            if self.media_state == "pending":
+                self._trigger_media_cron(at=self.next_try_at)
+            return False
+        mimetype = (info.get("mime_type") or self.media_mimetype or "application/octet-stream").split(";")[0]
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": self.media_filename or wp.media_filename(self.message_type, {"id": self.media_id}, mimetype),
+                "raw": content,
+                "mimetype": mimetype,
+                "res_model": self._name,
+                "res_id": self.id,
+            }
+        )
+        self.write(
+            {
+                "attachment_ids": [(4, attachment.id)],
+                "media_state": "done",
+                "media_mimetype": mimetype,
+                "media_attempts": self.media_attempts + 1,
+                "next_try_at": False,
+            }
+        )
+        if self.mail_message_id:
+            self.mail_message_id.attachment_ids = [(4, attachment.id)]
+        return attachment

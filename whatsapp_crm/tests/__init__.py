@@ -1,6 +1,7 @@
 from . import test_cloud_api_emulator
 from . import test_coexistence
 from . import test_crm_whatsapp_account
+from . import test_customer_phone
 from . import test_outbound_composer
 from . import test_outbound_send
 from . import test_outbound_server_action
@@ -9,6 +10,7 @@ from . import test_security
 from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
+from . import test_webhook_inbound_hook
 from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone

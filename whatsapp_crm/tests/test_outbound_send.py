@@ -9,7 +9,7 @@ from odoo.tests import tagged, users
 
 from ..models.crm_whatsapp_message import media_type_of
 from ..models.crm_whatsapp_message_queue import SEND_QUEUE_LOCK
-from ..tools.cloud_api_emulator import encode_webhook
+from .cloud_api_emulator import encode_webhook
 from .common import WhatsappCase, WhatsappEmulatorMixin
 
 NOW = datetime(2026, 11, 20, 10, 0, 0)
