@@ -31,12 +31,17 @@
         "views/crm_team_views.xml",
     ],
     "demo": [
+        "demo/res_users_demo.xml",
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [
-            "whatsapp_crm/static/src/**/*",
+            "whatsapp_crm/static/src/core/**/*",
+            "whatsapp_crm/static/src/live/**/*",
+            "whatsapp_crm/static/src/chat/**/*",
+            "whatsapp_crm/static/src/chatter/**/*",
+            "whatsapp_crm/static/src/inbox/**/*",
         ],
         "web.assets_tests": [
             "whatsapp_crm/static/tests/tours/**/*",

@@ -145,36 +145,31 @@ class CrmWhatsappConversation(models.Model):
     # ------------------------------------------------------------
 
     def whatsapp_chat_send(self, body=None, attachment_ids=None, reply_to_id=None, template_id=None):
-        """Send what the reply box holds; return the messages as the chat shows them."""
+        """Send what the reply box holds, through the send API; return the bubbles to show."""
         self.ensure_one()
         self.check_access("read")
-        attachments = self.env["ir.attachment"].browse(attachment_ids or [])
+        attachments = self.env["ir.attachment"].browse(attachment_ids or []).exists()
         if not (body or "").strip() and not attachments and not template_id:
             raise UserError(_("Write a message first."))
-        reply_to = self.env["crm.whatsapp.message"].browse(reply_to_id or [])
+        reply_to = self.env["crm.whatsapp.message"].browse(reply_to_id or []).exists()
         if reply_to and reply_to.conversation_id != self:
             raise AccessError(_("You can only reply to a message of this conversation."))
-        record = self
-        values = {
-            "account_id": self.account_id.id,
-            "body": body or False,
-            "attachment_ids": [(6, 0, attachments.ids)],
-            "reply_to_id": reply_to.id,
-        }
         if template_id:
-            template = self.env["crm.whatsapp.template"].browse(template_id)
+            template = self.env["crm.whatsapp.template"].browse(template_id).exists()
+            # the template's variables are read on the document it is made for
             record = {"crm.lead": self.lead_id, "res.partner": self.partner_id}.get(template.model) or self
-            values.update(kind="template", template_id=template.id, body=False, attachment_ids=False)
+            messages = record._message_whatsapp(
+                account=self.account_id, template=template, send_now=True, raise_exception=True
+            )
         else:
-            values["kind"] = "text"
-        composer = (
-            self.env["crm.whatsapp.composer"]
-            .with_context(active_model=None, active_ids=None)
-            .create({"res_model": record._name, "res_ids": repr(record.ids), **values})
-        )
-        composer.account_id = self.account_id
-        messages = composer._create_messages()
-        messages._send(raise_exception=True)
+            messages = self._message_whatsapp(
+                body=(body or "").strip(),
+                account=self.account_id,
+                attachments=attachments or None,
+                reply_to=reply_to or None,
+                send_now=True,
+                raise_exception=True,
+            )
         return messages.filtered(lambda m: m.conversation_id == self)._whatsapp_chat_values()
 
     # ------------------------------------------------------------

@@ -96,7 +96,10 @@ class CrmWhatsappConversation(models.Model):
             if preview and (not conversation.last_message_at or latest.timestamp >= conversation.last_message_at):
                 values["last_message_preview"] = preview[:PREVIEW_LENGTH]
             customer = mine.filtered(lambda m: m.direction == "inbound" and m.message_type not in ("system", "edit"))
-            ours = mine.filtered(lambda m: m.direction == "outbound" and m.author_id)
+            # a person's answer, not the system's (automatic replies leave the customer waiting)
+            ours = mine.filtered(
+                lambda m: m.direction == "outbound" and m.author_id._is_internal() and not m.author_id._is_superuser()
+            )
             if customer:
                 values["unread_count"] = conversation.unread_count + len(
                     customer.filtered(lambda m: m.message_type != "revoke")

@@ -4,6 +4,8 @@ transaction, just before it commits."""
 
 from odoo import _, api, models
 
+from odoo.addons.mail.tools.discuss import Store
+
 LIVE_KEY = "whatsapp_crm.live"
 NOTIFICATION_TYPE = "whatsapp_crm/update"
 # fields the inbox, the chat or the systray show
@@ -120,11 +122,13 @@ class CrmWhatsappConversation(models.Model):
             if partner in notifications:
                 payload["notification"] = notifications[partner]
             Bus._sendone(partner, NOTIFICATION_TYPE, payload)
-        # chatter bodies carrying a status: refresh them where they are displayed
+        # the delivery status of chatter notes, wherever they are displayed (Odoo tells only the
+        # author and the current user, here the system)
         for message in messages.filtered(lambda m: m.direction == "outbound" and m.mail_message_id):
-            mail_message = message.mail_message_id
+            store = Store()
+            message.mail_message_id._message_notifications_to_store(store)
             for partner in recipients.get(message.conversation_id, ()):
-                partner._bus_send_store(mail_message, {"body": mail_message.body})
+                partner._bus_send_store(store)
 
     def _whatsapp_live_notification(self):
         self.ensure_one()

@@ -95,19 +95,15 @@ class TestInbox(WhatsappCase):
 
     def test_first_reply_assigns(self):
         self.members.whatsapp_available = False
+        self.env["crm.team.member"].create(
+            {"crm_team_id": self.team.id, "user_id": self.user_salesman.id, "whatsapp_available": False}
+        )
         conversation = self.new_conversation("32470000030")
+        conversation._register_inbound(fields.Datetime.now())
         self.receive(conversation, "Is anyone there?")
         self.assertFalse(conversation.user_id)
-        self.env["crm.whatsapp.message"].with_user(self.user_salesman).create(
-            {
-                "account_id": self.account.id,
-                "conversation_id": conversation.id,
-                "partner_id": conversation.partner_id.id,
-                "author_id": self.user_salesman.id,
-                "direction": "outbound",
-                "body": "Yes, how can I help?",
-            }
-        )
+        with self.mock_whatsapp_api():
+            conversation.with_user(self.user_salesman).whatsapp_chat_send(body="Yes, how can I help?")
         self.assertEqual(conversation.user_id, self.user_salesman)
         self.assertEqual(conversation.unread_count, 0)
         self.assertFalse(conversation.waiting_since)

@@ -11,6 +11,7 @@ const { DateTime } = luxon;
 
 const TICKS = {
     queued: { icon: "fa-clock-o", label: _t("Queued") },
+    unconfirmed: { icon: "fa-clock-o", label: _t("Awaiting WhatsApp's confirmation") },
     sent: { icon: "fa-check", label: _t("Sent") },
     delivered: { icon: "fa-check o_whatsapp_crm_double", label: _t("Delivered") },
     read: { icon: "fa-check o_whatsapp_crm_double text-info", label: _t("Read") },
