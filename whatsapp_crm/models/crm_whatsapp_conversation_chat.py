@@ -144,16 +144,24 @@ class CrmWhatsappConversation(models.Model):
     # Sending from the reply box
     # ------------------------------------------------------------
 
-    def whatsapp_chat_send(self, body=None, attachment_ids=None, reply_to_id=None, template_id=None):
-        """Send what the reply box holds, through the send API; return the bubbles to show."""
+    def whatsapp_chat_send(self, body=None, attachment_ids=None, reply_to_id=None, template_id=None, reaction=None):
+        """Send what the reply box holds, through the send API; return the bubbles to show.
+
+        :param reaction: an emoji reacting to ``reply_to_id`` (an empty string removes ours)
+        """
         self.ensure_one()
         self.check_access("read")
         attachments = self.env["ir.attachment"].browse(attachment_ids or []).exists()
-        if not (body or "").strip() and not attachments and not template_id:
+        if not (body or "").strip() and not attachments and not template_id and reaction is None:
             raise UserError(_("Write a message first."))
         reply_to = self.env["crm.whatsapp.message"].browse(reply_to_id or []).exists()
         if reply_to and reply_to.conversation_id != self:
             raise AccessError(_("You can only reply to a message of this conversation."))
+        if reaction is not None:
+            self._message_whatsapp(
+                body=reaction, account=self.account_id, reaction_to=reply_to, send_now=True, raise_exception=True
+            )
+            return reply_to._whatsapp_chat_values()
         if template_id:
             template = self.env["crm.whatsapp.template"].browse(template_id).exists()
             # the template's variables are read on the document it is made for

@@ -86,8 +86,9 @@ class CrmWhatsappConversation(models.Model):
 
     def _whatsapp_inbox_register(self, messages):
         """New messages of these conversations: preview, unread count, waiting since."""
+        by_conversation = messages.grouped("conversation_id")
         for conversation in self:
-            mine = messages.filtered(lambda m, c=conversation: m.conversation_id == c)
+            mine = by_conversation.get(conversation)
             if not mine:
                 continue
             values = {}
@@ -98,7 +99,12 @@ class CrmWhatsappConversation(models.Model):
             customer = mine.filtered(lambda m: m.direction == "inbound" and m.message_type not in ("system", "edit"))
             # a person's answer, not the system's (automatic replies leave the customer waiting)
             ours = mine.filtered(
-                lambda m: m.direction == "outbound" and m.author_id._is_internal() and not m.author_id._is_superuser()
+                lambda m: (
+                    m.direction == "outbound"
+                    and m.author_id
+                    and m.author_id._is_internal()
+                    and not m.author_id._is_superuser()
+                )
             )
             if customer:
                 values["unread_count"] = conversation.unread_count + len(

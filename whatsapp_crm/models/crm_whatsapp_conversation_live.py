@@ -92,8 +92,9 @@ class CrmWhatsappConversation(models.Model):
             conversation = self.browse(conversation_id)
             if conversation in recipients:
                 recipients[conversation] |= Partner.browse(partner_ids)
+        by_conversation = messages.grouped("conversation_id")
         for conversation, partners in recipients.items():
-            mine = messages.filtered(lambda m, c=conversation: m.conversation_id == c)
+            mine = by_conversation.get(conversation, Message)
             threads = {(conversation._name, conversation.id)}
             for message in mine.filtered("mail_message_id"):
                 threads.add((message.mail_message_id.model, message.mail_message_id.res_id))

@@ -58,7 +58,7 @@ STATE_RANK = {"queued": 0, "unconfirmed": 1, "failed": 1, "sent": 2, "delivered"
 MEDIA_MAX_ATTEMPTS = 5  # media download: retried after 1, 2, 4, 8 minutes, then missing
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
-SENDABLE_TYPES = ("text", "interactive", "template", *MEDIA_TYPES)
+SENDABLE_TYPES = ("text", "interactive", "template", "reaction", *MEDIA_TYPES)
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 URL_RE = re.compile(r"https?://", re.IGNORECASE)
@@ -201,6 +201,10 @@ class CrmWhatsappMessage(models.Model):
         """What was sent; its delivery status is the note's notification (see mail_notification.py)."""
         self.ensure_one()
         content = tools.plaintext2html(self.body or "") if self.body else Markup()
+        if self.message_type == "reaction":
+            content = tools.plaintext2html(
+                _("Reacted %(emoji)s to: %(text)s", emoji=self.body or "", text=self.reaction_to_id.body or "-")
+            )
         if self.template_id:
             content = Markup("<p><b>%s</b></p>%s") % (self.template_id.display_name, content)
         if self.buttons:
@@ -246,7 +250,7 @@ class CrmWhatsappMessage(models.Model):
         self.ensure_one()
         kind = self.message_type
         payload = {"recipient_type": "individual", **self.conversation_id._recipient_payload(), "type": kind}
-        if self.reply_to_id.wamid:
+        if self.reply_to_id.wamid and kind != "reaction":
             payload["context"] = {"message_id": self.reply_to_id.wamid}
         if kind == "text":
             payload["text"] = {"preview_url": bool(URL_RE.search(self.body)), "body": self.body}
@@ -257,6 +261,8 @@ class CrmWhatsappMessage(models.Model):
             if kind == "document" and self.media_filename:
                 media["filename"] = self.media_filename
             payload[kind] = media
+        elif kind == "reaction":
+            payload["reaction"] = {"message_id": self.reaction_to_id.wamid, "emoji": self.body or ""}
         elif kind == "interactive":
             payload["interactive"] = {
                 "type": "button",
@@ -269,7 +275,7 @@ class CrmWhatsappMessage(models.Model):
         return payload
 
     @api.model
-    def _whatsapp_parts(self, body="", template=False, attachments=None, buttons=None):
+    def _whatsapp_parts(self, body="", template=False, attachments=None, buttons=None, reaction_to=None):
         """The messages that say this, whoever gets them: values of ``crm.whatsapp.message``.
 
         A template is one message (its values are rendered per record by the send API), reply
@@ -278,6 +284,9 @@ class CrmWhatsappMessage(models.Model):
         """
         if template:
             return [{"message_type": "template", "template_id": template.id}]
+        if reaction_to:
+            # ``body`` is the emoji; an empty one removes our reaction
+            return [{"message_type": "reaction", "body": body, "reaction_to_id": reaction_to.id}]
         if buttons:
             buttons = [{"id": f"button_{index}", "title": title} for index, title in enumerate(buttons, 1)]
             return [{"message_type": "interactive", "body": body, "buttons": buttons}]

@@ -81,8 +81,11 @@ class CrmWhatsappMessage(models.Model):
             )
 
     def _whatsapp_check_content(self, refuse):
-        """Free-form content: buttons, media and text."""
-        if self.message_type == "interactive":
+        """Free-form content: buttons, media, reactions and text."""
+        if self.message_type == "reaction":
+            if not self.reaction_to_id.wamid or self.reaction_to_id.conversation_id != self.conversation_id:
+                refuse(self, "reaction", _("Only a message of this chat that WhatsApp knows can get a reaction."))
+        elif self.message_type == "interactive":
             if not self.body or not self.buttons or len(self.buttons) > MAX_BUTTONS:
                 refuse(
                     self,

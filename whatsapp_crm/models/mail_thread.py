@@ -117,6 +117,7 @@ class MailThread(models.AbstractModel):
         attachments=None,
         buttons=None,
         reply_to=None,
+        reaction_to=None,
         message_values=None,
         send_now=False,
         raise_exception=False,
@@ -135,6 +136,7 @@ class MailThread(models.AbstractModel):
         :param attachments: ir.attachment to send, one message each
         :param buttons: titles of up to 3 reply buttons (an interactive message with ``body``)
         :param reply_to: crm.whatsapp.message this answers (quoted by WhatsApp)
+        :param reaction_to: crm.whatsapp.message that ``body`` (an emoji) reacts to
         :param message_values: extra values of every crm.whatsapp.message (e.g. a campaign)
         :param send_now: send a single record's messages in this request (through the throttle);
             otherwise, and always for several records, the queue's cron sends them
@@ -158,7 +160,9 @@ class MailThread(models.AbstractModel):
             template.check_access("read")
         if reply_to:
             reply_to.check_access("read")
-        parts = Message._whatsapp_parts(body, template, attachments, buttons)
+        if reaction_to:
+            reaction_to.check_access("read")
+        parts = Message._whatsapp_parts(body, template, attachments, buttons, reaction_to=reaction_to)
         infos = self._whatsapp_get_recipients_info(account=account)
         values_list, seen = [], set()
         for record in self:
