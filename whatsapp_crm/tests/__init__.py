@@ -12,6 +12,7 @@ from . import test_webhook_concurrency
 from . import test_webhook_controller
 from . import test_webhook_inbound_hook
 from . import test_webhook_messages
+from . import test_webhook_multicompany
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
