@@ -7,3 +7,9 @@ from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner
 from . import ir_actions_server
+from . import crm_team
+from . import crm_whatsapp_account_csat
+from . import crm_whatsapp_session
+from . import crm_whatsapp_session_csat
+from . import crm_whatsapp_conversation_session
+from . import crm_whatsapp_message_session

@@ -12,3 +12,6 @@ from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
+from . import test_reporting_sessions
+from . import test_reporting_csat
+from . import test_reporting_reports
