@@ -4,6 +4,19 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 PLACEHOLDER = re.compile(r"{{\s*([\w.]+)\s*}}")
+# Meta's template events (message_template_status_update) and the status they give
+TEMPLATE_STATUSES = {
+    "APPROVED": "approved",
+    "REINSTATED": "approved",
+    "REJECTED": "rejected",
+    "PENDING": "pending",
+    "IN_APPEAL": "pending",
+    "PAUSED": "paused",
+    "DISABLED": "disabled",
+    "PENDING_DELETION": "disabled",
+    "DELETED": "disabled",
+    "ARCHIVED": "disabled",
+}
 
 
 class CrmWhatsappTemplate(models.Model):
@@ -96,3 +109,87 @@ class CrmWhatsappTemplate(models.Model):
         if parameters:
             payload["components"] = [{"type": "body", "parameters": parameters}]
         return payload
+
+    # ------------------------------------------------------------
+    # Webhooks: the template's life cycle at Meta
+    # (``_whatsapp_webhook_<field>(account, value)``, see crm.whatsapp.webhook.event)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_find_for_webhook(self, account, value):
+        """The template a webhook value names, by Meta's id, else by name and language, in any
+        account of the same WhatsApp Business Account."""
+        Template = self.with_context(active_test=False)
+        template_id = value.get("message_template_id")
+        template = Template.browse()
+        if template_id:
+            template = Template.search(
+                [("account_id.waba_id", "=", account.waba_id), ("wa_template_id", "=", str(template_id))], limit=1
+            )
+        if not template and value.get("message_template_name"):
+            template = Template.search(
+                [
+                    ("account_id.waba_id", "=", account.waba_id),
+                    ("name", "=", str(value["message_template_name"])),
+                    ("language", "=", str(value.get("message_template_language") or "")),
+                ],
+                limit=1,
+            )
+        return template
+
+    @api.model
+    def _whatsapp_webhook_message_template_status_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        event = value.get("event")
+        if not template:
+            return [
+                _(
+                    "Template %s is not known here.",
+                    value.get("message_template_name") or value.get("message_template_id"),
+                )
+            ], False
+        status = TEMPLATE_STATUSES.get(event)
+        values = {"status": status} if status else {}
+        if value.get("message_template_id") and not template.wa_template_id:
+            values["wa_template_id"] = str(value["message_template_id"])
+        if values:
+            template.write(values)
+        reason = value.get("reason") if value.get("reason") not in (None, "NONE") else ""
+        account.message_post(
+            body=_(
+                "Template %(template)s: %(event)s %(reason)s",
+                template=template.display_name,
+                event=event,
+                reason=reason or "",
+            )
+        )
+        return ([] if status else [_("Template event %s recorded only.", event)]), False
+
+    @api.model
+    def _whatsapp_webhook_message_template_quality_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        account.message_post(
+            body=_(
+                "Template %(template)s quality: %(old)s → %(new)s",
+                template=template.display_name or value.get("message_template_name"),
+                old=value.get("previous_quality_score"),
+                new=value.get("new_quality_score"),
+            )
+        )
+        return [], False
+
+    @api.model
+    def _whatsapp_webhook_template_category_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        category = str(value.get("new_category") or value.get("correct_category") or "").lower()
+        if template and category in dict(template._fields["category"].selection):
+            template.category = category
+        account.message_post(
+            body=_(
+                "Template %(template)s category: %(old)s → %(new)s",
+                template=template.display_name or value.get("message_template_name"),
+                old=value.get("previous_category"),
+                new=category,
+            )
+        )
+        return [], False

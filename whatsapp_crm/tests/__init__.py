@@ -8,6 +8,7 @@ from . import test_outbound_throttle
 from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
+from . import test_webhook_inbound_hook
 from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone
