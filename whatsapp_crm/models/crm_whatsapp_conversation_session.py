@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class CrmWhatsappConversation(models.Model):
@@ -18,12 +18,15 @@ class CrmWhatsappConversation(models.Model):
         for conversation in self:
             conversation.session_count = counts.get(conversation, 0)
 
-    def _whatsapp_session_on_inbound(self, messages):
+    @api.model
+    def _whatsapp_on_inbound(self, messages):
         """Reporting's part of the inbound hook: survey answers first, then session facts."""
+        result = super()._whatsapp_on_inbound(messages)
         # sudo: facts are written by the system, whoever's messages they are
         Session = self.env["crm.whatsapp.session"].sudo()
         answers = Session._csat_parse_answers(messages.sudo())
         Session._register_inbound(messages.sudo() - answers)
+        return result
 
     def write(self, vals):
         result = super().write(vals)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from freezegun import freeze_time
 
-from .common import WhatsappCase
+from .common import WhatsappCase, encode_payload
 from .webhook_common import CUSTOMER_WA_ID, WebhookPayloads
 
 
@@ -48,12 +48,11 @@ class ReportingCase(WhatsappCase, WebhookPayloads):
         moment = self.at(when)
         content = content if content is not None else {"body": text}
         payload = self.inbound(kind, content, wa_id=wa_id, timestamp=int(moment.timestamp()), **extra)
-        value = self.messages_value([payload], wa_id=wa_id)
-        self.env["crm.whatsapp.webhook.event"]._apply_messages(self.account, value)
+        envelope = self.envelope(self.messages_value([payload], wa_id=wa_id))
+        Event = self.env["crm.whatsapp.webhook.event"]
+        Event._store(encode_payload(envelope), envelope, self.account)._process()
         message = self.env["crm.whatsapp.message"].search([("wamid", "=", payload["id"])])
         self.assertEqual(len(message), 1)
-        if not hasattr(type(message.conversation_id), "_whatsapp_on_inbound"):
-            message.conversation_id._whatsapp_session_on_inbound(message)
         return message
 
     def agent_replies(self, when, text="Hi, how can I help?", user=None, automatic=False, conversation=None):
