@@ -46,6 +46,7 @@
         "data/spreadsheet_dashboard_data.xml",
     ],
     "demo": [
+        "demo/res_users_demo.xml",
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
     ],
