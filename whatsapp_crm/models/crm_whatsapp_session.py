@@ -18,6 +18,7 @@ WEEKDAYS = [
     ("6", "Sunday"),
 ]
 HOURS = [(f"{hour:02d}", f"{hour:02d}:00") for hour in range(24)]
+SLA_STATUSES = [("none", "No Target"), ("pending", "Waiting"), ("met", "Met"), ("missed", "Missed")]
 
 
 def _hours(start, end):
@@ -72,7 +73,7 @@ class CrmWhatsappSession(models.Model):
     )
     sla_minutes = fields.Integer("Target (business minutes)", readonly=True, aggregator="avg")
     sla_status = fields.Selection(
-        [("none", "No Target"), ("pending", "Waiting"), ("met", "Met"), ("missed", "Missed")],
+        SLA_STATUSES,
         "First Response Target",
         default="pending",
         required=True,

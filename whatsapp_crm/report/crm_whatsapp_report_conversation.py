@@ -1,7 +1,7 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from ..models.crm_whatsapp_session import HOURS, WEEKDAYS
+from ..models.crm_whatsapp_session import HOURS, SLA_STATUSES, WEEKDAYS
 
 
 class CrmWhatsappReportConversation(models.Model):
@@ -60,11 +60,7 @@ class CrmWhatsappReportConversation(models.Model):
     closed_at = fields.Datetime("Closed", readonly=True)
     weekday = fields.Selection(WEEKDAYS, "Day of Week", readonly=True)
     hour = fields.Selection(HOURS, "Hour of Day", readonly=True)
-    sla_status = fields.Selection(
-        [("none", "No Target"), ("pending", "Waiting"), ("met", "Met"), ("missed", "Missed")],
-        "First Response Target",
-        readonly=True,
-    )
+    sla_status = fields.Selection(SLA_STATUSES, "First Response Target", readonly=True)
     source_id = fields.Many2one("utm.source", "Source", readonly=True)
     medium_id = fields.Many2one("utm.medium", "Medium", readonly=True)
     campaign_id = fields.Many2one("utm.campaign", "Campaign", readonly=True)

@@ -37,20 +37,7 @@ class CrmWhatsappReportMessage(models.Model):
     date = fields.Datetime(readonly=True)
     direction = fields.Selection([("inbound", "Inbound"), ("outbound", "Outbound")], readonly=True)
     message_type = fields.Selection(MESSAGE_TYPES, "Type", readonly=True)
-    state = fields.Selection(
-        [
-            ("received", "Received"),
-            ("queued", "Queued"),
-            ("sent", "Sent"),
-            ("delivered", "Delivered"),
-            ("read", "Read"),
-            ("played", "Played"),
-            ("failed", "Failed"),
-            ("refused", "Refused"),
-        ],
-        "Status",
-        readonly=True,
-    )
+    state = fields.Selection(selection="_selection_state", string="Status", readonly=True)
     account_id = fields.Many2one("crm.whatsapp.account", "WhatsApp Account", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
     conversation_id = fields.Many2one("crm.whatsapp.conversation", "Conversation", readonly=True)
@@ -68,6 +55,9 @@ class CrmWhatsappReportMessage(models.Model):
     )
     read_rate = fields.Float("Read (%)", readonly=True, aggregator="avg")
     failed_rate = fields.Float("Failed (%)", readonly=True, aggregator="avg")
+
+    def _selection_state(self):
+        return self.env["crm.whatsapp.message"]._fields["state"].selection
 
     def _query(self):
         # Joins are LEFT joins on primary keys: PostgreSQL skips those a query does not use.
