@@ -137,11 +137,19 @@ class CrmWhatsappSession(models.Model):
         payload = message.payload or {}
         if message.message_type == "interactive":
             reply = (payload.get("interactive") or {}).get("button_reply") or {}
-            parts = str(reply.get("id") or "").split(":")
+            button_id = str(reply.get("id") or "")
+            parts = button_id.split(":")
             if len(parts) == 3 and parts[0] == CSAT_BUTTON_PREFIX and parts[1].isdigit() and parts[2].isdigit():
                 session = self.browse(int(parts[1])).exists()
                 if session and session.conversation_id == message.conversation_id and int(parts[2]) in CSAT_VALUES:
                     return session, int(parts[2])
+            # buttons numbered in order (button_1: good...), on the survey the reply quotes
+            survey = message.reply_to_id
+            number = button_id.removeprefix("button_")
+            if survey and number.isdigit() and 1 <= int(number) <= len(CSAT_VALUES):
+                session = self.search([("csat_message_id", "=", survey.id)], limit=1)
+                if session and session.conversation_id == message.conversation_id:
+                    return session, CSAT_VALUES[int(number) - 1]
         if message.message_type == "button" and pending.csat_state == "asked":
             text = ((payload.get("button") or {}).get("text") or "").strip().casefold()
             for value, label in pending._csat_account()._csat_labels().items():
