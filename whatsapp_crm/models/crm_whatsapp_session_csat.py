@@ -2,7 +2,6 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-CSAT_BUTTON_PREFIX = "wacrm_csat"
 CSAT_VALUES = (5, 3, 1)
 # The customer's first text within this delay after their rating is their comment.
 COMMENT_DELAY = timedelta(hours=1)
@@ -48,20 +47,15 @@ class CrmWhatsappSession(models.Model):
         return self.account_id.with_context(lang=self.partner_id.lang or self.env.lang)
 
     def _csat_question_values(self):
+        """Arguments of the send API asking this session's rating, or None when it may not be asked."""
         self.ensure_one()
         account = self._csat_account()
         if self._csat_window_open():
             labels = account._csat_labels()
-            return {
-                "message_type": "interactive",
-                "body": account.csat_question,
-                "buttons": [
-                    {"id": f"{CSAT_BUTTON_PREFIX}:{self.id}:{value}", "title": labels[value]} for value in CSAT_VALUES
-                ],
-            }
+            return {"body": account.csat_question, "buttons": [labels[value] for value in CSAT_VALUES]}
         template = account.csat_template_id
         if template and template.status == "approved" and template.active:
-            return {"message_type": "template", "template_id": template.id, "template_parameters": {}}
+            return {"template": template}
         return None
 
     def _csat_window_open(self):
@@ -69,23 +63,14 @@ class CrmWhatsappSession(models.Model):
         return bool(expires and expires > fields.Datetime.now())
 
     def _csat_send(self, values):
-        """Send an automatic survey message to the session's customer, through the policy."""
+        """Send an automatic survey message to the session's customer, through the send API and
+        its policy (an opted-out customer is refused); return it."""
         self.ensure_one()
-        conversation = self.conversation_id
-        message = self.env["crm.whatsapp.message"].create(
-            {
-                "account_id": conversation.account_id.id,
-                "conversation_id": conversation.id,
-                "partner_id": conversation.partner_id.id,
-                "lead_id": conversation.lead_id.id,
-                "direction": "outbound",
-                "state": "queued",
-                "is_automatic": True,
-                **values,
-            }
+        conversation = self.conversation_id.sudo()
+        messages = conversation._message_whatsapp(
+            account=conversation.account_id, message_values={"is_automatic": True}, **values
         )
-        message._enqueue()
-        return message
+        return messages[:1]
 
     # ------------------------------------------------------------
     # Answers (from the inbound hook)
@@ -95,8 +80,8 @@ class CrmWhatsappSession(models.Model):
     def _csat_parse_answers(self, messages):
         """Store the ratings and comments among customer messages; return the messages they were.
 
-        A rating comes from a reply button of our survey (its id names the session), or from a
-        template's quick-reply button titled like one of the answers.
+        A rating comes from a reply button of our survey (the reply quotes the survey), or from
+        a template's quick-reply button titled like one of the answers.
         """
         inbound = messages.filtered(lambda m: m.direction == "inbound" and not m.session_id)
         if not inbound:
@@ -138,12 +123,7 @@ class CrmWhatsappSession(models.Model):
         if message.message_type == "interactive":
             reply = (payload.get("interactive") or {}).get("button_reply") or {}
             button_id = str(reply.get("id") or "")
-            parts = button_id.split(":")
-            if len(parts) == 3 and parts[0] == CSAT_BUTTON_PREFIX and parts[1].isdigit() and parts[2].isdigit():
-                session = self.browse(int(parts[1])).exists()
-                if session and session.conversation_id == message.conversation_id and int(parts[2]) in CSAT_VALUES:
-                    return session, int(parts[2])
-            # buttons numbered in order (button_1: good...), on the survey the reply quotes
+            # the send API numbers reply buttons (button_1: good...); the reply quotes our survey
             survey = message.reply_to_id
             number = button_id.removeprefix("button_")
             if survey and number.isdigit() and 1 <= int(number) <= len(CSAT_VALUES):
@@ -163,7 +143,7 @@ class CrmWhatsappSession(models.Model):
         self.write({"csat_rating": value, "csat_state": "comment", "csat_answered_at": fields.Datetime.now()})
         question = self._csat_account().csat_comment_question
         if question and self._csat_window_open():
-            self._csat_send({"message_type": "text", "body": question})
+            self._csat_send({"body": question})
 
     def _csat_apply_comment(self, text):
         self.ensure_one()

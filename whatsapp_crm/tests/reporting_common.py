@@ -56,33 +56,26 @@ class ReportingCase(WhatsappCase, WebhookPayloads):
         return message
 
     def agent_replies(self, when, text="Hi, how can I help?", user=None, automatic=False, conversation=None):
-        """At ``when``, an agent (or a bot: ``automatic``) sends a text, through the mock; return it."""
+        """At ``when``, an agent (or, ``automatic``, a bot as the system) sends a text through the
+        send API and the mock; return the message."""
         self.at(when)
         conversation = conversation or self.conversation()
-        message = (
-            self.env["crm.whatsapp.message"]
-            .sudo()
-            .create(
-                {
-                    "account_id": self.account.id,
-                    "conversation_id": conversation.id,
-                    "partner_id": conversation.partner_id.id,
-                    "lead_id": conversation.lead_id.id,
-                    "author_id": False if automatic else (user or self.user_salesman).id,
-                    "direction": "outbound",
-                    "message_type": "text",
-                    "body": text,
-                    "is_automatic": automatic,
-                }
-            )
-        )
+        if automatic:
+            sender, values = conversation.sudo(), {"is_automatic": True}
+        else:
+            sender, values = conversation.with_user(user or self.user_salesman), None
         with self.mock_whatsapp_api():
-            message._send()
+            message = sender._message_whatsapp(body=text, message_values=values, send_now=True)
         self.assertEqual(message.state, "sent", message.error_message)
-        return message
+        return message.sudo()
 
     def conversation(self, wa_id=CUSTOMER_WA_ID):
         return self.env["crm.whatsapp.conversation"].search([("wa_id", "=", wa_id)])
+
+    def tap(self, when, survey, number, title="", wa_id=CUSTOMER_WA_ID):
+        """At ``when``, the customer taps the reply button ``number`` (1: good) of ``survey``."""
+        reply = {"type": "button_reply", "button_reply": {"id": f"button_{number}", "title": title}}
+        return self.customer_says(when, kind="interactive", content=reply, wa_id=wa_id, context={"id": survey.wamid})
 
     def sessions(self, wa_id=CUSTOMER_WA_ID):
         return self.Session.search([("conversation_id", "=", self.conversation(wa_id).id)], order="id")

@@ -29,10 +29,6 @@ class TestReportingCsat(ReportingCase):
             self.env["crm.whatsapp.message"]._process_queue()
         return self.sent_payloads()
 
-    def tap(self, when, session, value, title="Odlično"):
-        reply = {"type": "button_reply", "button_reply": {"id": f"wacrm_csat:{session.id}:{value}", "title": title}}
-        return self.customer_says(when, kind="interactive", content=reply)
-
     def test_rating_from_reply_button_then_comment_asked_once(self):
         session = self.answered_session()
         payloads = self.close("2026-01-12 09:30")
@@ -43,9 +39,9 @@ class TestReportingCsat(ReportingCase):
         self.assertEqual(
             [button["reply"] for button in interactive["action"]["buttons"]],
             [
-                {"id": f"wacrm_csat:{session.id}:5", "title": "Odlično"},
-                {"id": f"wacrm_csat:{session.id}:3", "title": "U redu"},
-                {"id": f"wacrm_csat:{session.id}:1", "title": "Loše"},
+                {"id": "button_1", "title": "Odlično"},
+                {"id": "button_2", "title": "U redu"},
+                {"id": "button_3", "title": "Loše"},
             ],
         )
         self.assertEqual(session.csat_state, "asked")
@@ -53,7 +49,7 @@ class TestReportingCsat(ReportingCase):
         self.assertTrue(survey.is_automatic)
         self.assertEqual(session.outbound_count, 1, "the survey is not counted in the closed session")
 
-        self.tap("2026-01-12 09:40", session, 5)
+        self.tap("2026-01-12 09:40", survey, 1, "Odlično")
         self.assertEqual(session.csat_state, "comment")
         self.assertEqual(session.csat_rating, 5)
         self.assertEqual(session.rating_last_value, 5, "stored as an Odoo rating")
@@ -73,7 +69,7 @@ class TestReportingCsat(ReportingCase):
         self.assertEqual(session.inbound_count, 3, "the answers belong to the session")
 
         # a second tap, closing the conversation again: nothing more is asked or changed
-        self.tap("2026-01-12 09:50", session, 1, title="Loše")
+        self.tap("2026-01-12 09:50", survey, 3, "Loše")
         self.at("2026-01-12 09:55")
         self.conversation().action_reopen()
         self.assertEqual(self.close("2026-01-12 09:56"), [], "asked once only")
@@ -94,8 +90,7 @@ class TestReportingCsat(ReportingCase):
         session = self.answered_session()
         self.close("2026-01-12 09:30")
         stranger = "385911234567"
-        reply = {"type": "button_reply", "button_reply": {"id": f"wacrm_csat:{session.id}:1", "title": "Loše"}}
-        self.customer_says("2026-01-12 09:40", kind="interactive", content=reply, wa_id=stranger)
+        self.tap("2026-01-12 09:40", session.csat_message_id, 3, "Loše", wa_id=stranger)
         self.assertEqual(session.csat_state, "asked")
         self.assertFalse(session.rating_ids.filtered("consumed"))
         self.assertEqual(len(self.sessions(stranger)), 1, "the stranger's message is a message like any other")

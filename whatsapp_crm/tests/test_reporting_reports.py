@@ -31,8 +31,7 @@ class TestReportingReports(ReportingCase):
             self.conversation(ANNA).action_close()
             self.env["crm.whatsapp.message"]._process_queue()
         self.anna = self.sessions(ANNA)
-        reply = {"type": "button_reply", "button_reply": {"id": f"wacrm_csat:{self.anna.id}:5", "title": "Odlično"}}
-        self.customer_says("2026-01-12 11:05", kind="interactive", content=reply, wa_id=ANNA)
+        self.tap("2026-01-12 11:05", self.anna.csat_message_id, 1, "Odlično", wa_id=ANNA)
         with self.mock_whatsapp_api():
             self.env["crm.whatsapp.message"]._process_queue()  # the comment request
         self.customer_says("2026-01-12 11:06", "Super!", wa_id=ANNA)
