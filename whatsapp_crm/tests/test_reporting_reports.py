@@ -181,6 +181,24 @@ class TestReportingReports(ReportingCase):
         [sams] = self.read_group("crm.whatsapp.report.conversation", ["open_count"], [], user=self.user_salesman2)
         self.assertEqual(sams["__count"], 1)
 
+    def test_unassigned_sessions_seen_by_their_team_only(self):
+        self.team.member_ids = self.user_salesman
+        conversation = self.env["crm.whatsapp.conversation"].create(
+            {"account_id": self.account.id, "wa_id": "385911999"}
+        )
+        unassigned = self.env["crm.whatsapp.session"].create(
+            {
+                "conversation_id": conversation.id,
+                "account_id": self.account.id,
+                "team_id": self.team.id,
+                "first_inbound_at": "2026-01-12 11:30:00",
+            }
+        )
+        for model, field in (("crm.whatsapp.session", "id"), ("crm.whatsapp.report.conversation", "session_id")):
+            domain = [(field, "=", unassigned.id)]
+            self.assertTrue(self.env[model].with_user(self.user_salesman).search(domain), "a member of its team")
+            self.assertFalse(self.env[model].with_user(self.user_salesman2).search(domain), "not in its team")
+
     def test_other_company_hidden_from_managers(self):
         company2 = self.env["res.company"].create({"name": "Other Co"})
         account2 = self.env["crm.whatsapp.account"].create(
