@@ -17,3 +17,6 @@ from . import test_webhook_multicompany
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
+from . import test_reporting_sessions
+from . import test_reporting_csat
+from . import test_reporting_reports
