@@ -152,7 +152,8 @@ def generate(env, conversations, messages):
         SELECT %(account)s, %(company)s, c.id, c.partner_id,
                CASE WHEN g %% 2 = 0 THEN 'inbound' ELSE 'outbound' END,
                'wamid.BENCH' || g, 'text',
-               'Message ' || g || ' about the ' || {words}[1 + (g * 7) %% {len(WORDS)}] || ' w' || (g * 7919) %% 50000,
+               'Message ' || g || ' about the ' || {words}[1 + (g * 7) %% {len(WORDS)}]
+                   || ' w' || (g::bigint * 7919) %% 50000,
                now() - ((%(m)s - g) || ' seconds')::interval,
                CASE WHEN g %% 2 = 0 THEN 'received' ELSE 'read' END, 'none', now(), now(), 1, 1
           FROM generate_series(1, %(m)s) g

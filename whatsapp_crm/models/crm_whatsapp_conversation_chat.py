@@ -97,15 +97,13 @@ class CrmWhatsappConversation(models.Model):
         return True
 
     def _whatsapp_chat_mark_read(self):
-        unreceipted = self.env["crm.whatsapp.message"].search(
-            [
-                ("conversation_id", "=", self.id),
-                ("direction", "=", "inbound"),
-                ("read_receipt", "=", False),
-                ("wamid", "!=", False),
-            ]
+        # WhatsApp marks every earlier message read with the latest one: only that one matters
+        latest = self.env["crm.whatsapp.message"].search(
+            [("conversation_id", "=", self.id), ("direction", "=", "inbound"), ("wamid", "!=", False)],
+            order="timestamp desc, id desc",
+            limit=1,
         )
-        unreceipted._whatsapp_mark_read()
+        latest._whatsapp_mark_read()
         if self.unread_count:
             # sudo: the counter is the system's; reading the chat is what resets it
             self.sudo().unread_count = 0

@@ -1,12 +1,15 @@
 """The inbox: what a conversation shows in the list (preview, unread, waiting, window, tags),
 how it is searched (name, number, message text) and the inbox actions."""
 
+import re
 from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 WINDOW_CLOSING = timedelta(hours=1)
+# what a phone number is written with, beside its digits
+NOT_A_NUMBER = re.compile(r"[\d\s+().-]")
 PREVIEW_LENGTH = 120
 
 
@@ -42,6 +45,12 @@ class CrmWhatsappConversation(models.Model):
             "CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_inbox_order_index"
             " ON crm_whatsapp_conversation (last_message_at DESC NULLS LAST, id DESC)"
         )
+        if self.env.registry.has_trigram:
+            # a number searched by some of its digits
+            self.env.cr.execute(
+                "CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_wa_id_trigram_index"
+                " ON crm_whatsapp_conversation USING gin (wa_id gin_trgm_ops)"
+            )
 
     @api.depends("window_expires_at")
     def _compute_window_state(self):
@@ -65,20 +74,19 @@ class CrmWhatsappConversation(models.Model):
         return [("message_ids_wa", "any", [("body", operator, value)])]
 
     def _search_inbox(self, operator, value):
-        """Name, number (any formatting) and message text."""
+        """A number (any formatting) searches the numbers; words search names and messages."""
         if operator not in ("ilike", "=ilike", "like", "=like") or not value:
             raise UserError(_("Search the conversations with words or digits."))
-        digits = "".join(filter(str.isdigit, value or ""))
-        domain = [
+        digits = "".join(filter(str.isdigit, value))
+        if len(digits) >= 3 and not NOT_A_NUMBER.sub("", value):
+            return [("wa_id", "like", digits)]
+        return [
             "|",
             "|",
             ("partner_id.name", "ilike", value),
             ("profile_name", "ilike", value),
             ("message_text", "ilike", value),
         ]
-        if digits and len(digits) >= 3:
-            domain = ["|", ("wa_id", "like", digits), *domain]
-        return domain
 
     # ------------------------------------------------------------
     # Upkeep, from the messages

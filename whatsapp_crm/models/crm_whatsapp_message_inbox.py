@@ -25,6 +25,9 @@ READ_RECEIPT_BATCH = 200
 class CrmWhatsappMessage(models.Model):
     _inherit = "crm.whatsapp.message"
 
+    # the inbox searches words of the messages; the chat gathers the reactions of its bubbles
+    body = fields.Text(index="trigram")
+    reaction_to_id = fields.Many2one(index="btree_not_null")
     read_receipt = fields.Selection(
         [("pending", "To Send"), ("sent", "Sent")],
         readonly=True,
