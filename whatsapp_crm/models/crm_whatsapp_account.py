@@ -115,7 +115,7 @@ class CrmWhatsappAccount(models.Model):
         help="Paste it in Meta's app dashboard: WhatsApp > Configuration > Webhook > Callback URL, then "
         "subscribe to the messages and message_template_status_update fields.",
     )
-    webhook_url_warning = fields.Char(compute="_compute_webhook_url_warning")
+    webhook_url_warning = fields.Char("Webhook URL Warning", compute="_compute_webhook_url_warning")
 
     _sql_constraints = [
         ("phone_number_id_unique", "unique(phone_number_id)", "This phone number ID is already configured."),

@@ -1,5 +1,6 @@
 from . import test_cloud_api_emulator
 from . import test_coexistence
+from . import test_composer_checks
 from . import test_crm_whatsapp_account
 from . import test_customer_phone
 from . import test_outbound_composer
