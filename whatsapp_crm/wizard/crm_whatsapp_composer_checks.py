@@ -60,7 +60,7 @@ class CrmWhatsappComposer(models.TransientModel):
             total = composer.recipient_count
             ready = total - sum(refused.values())
             lines = [self.env._("%(ready)s of %(total)s recipients can receive it now.", ready=ready, total=total)]
-            lines += [f"• {count}: {reason}" for reason, count in refused.most_common()]
+            lines += [f"• {count}: {reason}" for reason, count in sorted(refused.items(), key=lambda i: (-i[1], i[0]))]
             composer.forecast = "\n".join(lines)
 
     def _forecast_refusals(self):
