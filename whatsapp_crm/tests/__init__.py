@@ -9,6 +9,8 @@ from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
 from . import test_webhook_inbound_hook
+from . import test_webhook_indexes
+from . import test_webhook_ingest
 from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone
