@@ -26,10 +26,14 @@
         "views/ir_actions_server_views.xml",
     ],
     "demo": [
+        "demo/res_users_demo.xml",
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "whatsapp_crm/static/src/core/**/*",
+        ],
         "web.assets_tests": [
             "whatsapp_crm/static/tests/tours/**/*",
         ],

@@ -3,8 +3,14 @@ from . import crm_whatsapp_template
 from . import crm_whatsapp_template_variable
 from . import crm_whatsapp_conversation
 from . import crm_whatsapp_message
+from . import crm_whatsapp_message_policy
+from . import crm_whatsapp_message_queue
+from . import crm_whatsapp_message_status
 from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner
 from . import ir_actions_server
+from . import mail_thread
+from . import mail_message
+from . import mail_notification

@@ -275,7 +275,11 @@ class TestWebhookController(WebhookCase):
         self._post_statuses(self.status(opted_out.wamid, "failed", now, errors=[{"code": 131050, "title": "Stopped"}]))
         self.assertEqual(opted_out.error_code, 131050)
         self.assertIn("stopped marketing messages", opted_out.error_message)
-        self.assertTrue(self.env["phone.blacklist"].search([("number", "=", "+5511987654321")]))
+        self.assertTrue(conversation.marketing_opt_out, "noted on the conversation")
+        self.assertFalse(
+            self.env["phone.blacklist"].search([("number", "=", "+5511987654321")]),
+            "not blacklisted: SMS and service replies still go",
+        )
         self.assertFalse(self.account.token_invalid)
         self._post_statuses(self.status(refused.wamid, "failed", now, errors=[{"code": 190, "title": "Expired"}]))
         self.assertTrue(self.account.token_invalid)
