@@ -158,12 +158,16 @@ class CrmWhatsappMessage(models.Model):
     def _receive_lookup_domain(self, account, wamid, targets):
         """The messages of ``account`` with ``wamid`` or one of ``targets``, and those that arrived
         before the message ``wamid`` they point to (not linked yet)."""
+        # the account in each branch: each is one index's condition (see test_webhook_indexes)
         return [
-            ("account_id", "=", account.id),
             "|",
+            "&",
+            ("account_id", "=", account.id),
             ("wamid", "in", [wamid, *targets]),
             "&",
             "&",
+            "&",
+            ("account_id", "=", account.id),
             ("reply_to_wamid", "=", wamid),
             ("reply_to_id", "=", False),
             ("reaction_to_id", "=", False),

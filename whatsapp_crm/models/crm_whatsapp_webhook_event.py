@@ -81,7 +81,7 @@ class CrmWhatsappWebhookEvent(models.Model):
     payload_hash = fields.Char(readonly=True, help="SHA-256 of the raw body: spots Meta's re-deliveries.")
     fields_summary = fields.Char("Fields", readonly=True, help="The webhook fields of the payload.")
     received_at = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
-    lane = fields.Integer(readonly=True, help="The processing cron of this event, chosen by its customer.")
+    lane = fields.Integer(readonly=True, default=0, help="The processing cron of this event, chosen by its customer.")
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Done"), ("failed", "Failed"), ("ignored", "Ignored")],
         default="pending",
@@ -89,7 +89,7 @@ class CrmWhatsappWebhookEvent(models.Model):
         index=True,
     )
     error = fields.Text(readonly=True, help="Why processing failed, or notes about what was not applied.")
-    attempts = fields.Integer(readonly=True)
+    attempts = fields.Integer(readonly=True, default=0)
     next_attempt_at = fields.Datetime(readonly=True)
     processed_at = fields.Datetime(readonly=True)
 
@@ -244,6 +244,7 @@ class CrmWhatsappWebhookEvent(models.Model):
             while time.monotonic() < deadline:
                 if auto_commit:
                     cr.commit()  # pylint: disable=invalid-commit
+                events = self.browse()
                 try:
                     events = self._claim(lane, BATCH_SIZE, seen)
                     if not events:
@@ -256,7 +257,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                     if not auto_commit:
                         raise
                     cr.rollback()
-                    seen = seen[: -len(events)] if events else seen
+                    seen = seen[: len(seen) - len(events)]
                     _logger.info("WhatsApp webhook batch taken again after a concurrent update: %s", error.pgcode)
                     continue
                 done += len(events)
@@ -264,10 +265,12 @@ class CrmWhatsappWebhookEvent(models.Model):
                 # stopped by the deadline: tell Odoo there is more, so that it runs the lane again
                 remaining = self.search_count([("lane", "=", lane), ("state", "=", "pending")])
                 self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        except Exception:
+            if auto_commit:
+                cr.rollback()  # the run fails anyway; the lock is released on a usable transaction
+            raise
         finally:
             if lane is not None:
-                if auto_commit:
-                    cr.rollback()  # the lock is released on a usable transaction
                 cr.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK + lane])
 
     @api.model

@@ -12,7 +12,7 @@ ACK_QUERIES = 5
 # A known customer's text with an open lead followed by its salesperson, alone in its batch;
 # beside the post: item savepoint (2), event, accounts, one message lookup, conversation,
 # message insert and update, event update, inbound hook savepoint (2).
-KNOWN_CUSTOMER_QUERIES = 23
+KNOWN_CUSTOMER_QUERIES = 24
 MESSAGE_POST_QUERIES = 12
 
 
