@@ -37,4 +37,5 @@ readme:
 
 bench:
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_reporting.py
 	$(PYTHON) scripts/bench_ingest.py

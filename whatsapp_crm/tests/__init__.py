@@ -6,6 +6,7 @@ from . import test_outbound_composer
 from . import test_outbound_send
 from . import test_outbound_server_action
 from . import test_outbound_throttle
+from . import test_outbound_unconfirmed
 from . import test_security
 from . import test_ui
 from . import test_webhook_concurrency
@@ -14,6 +15,10 @@ from . import test_webhook_inbound_hook
 from . import test_webhook_indexes
 from . import test_webhook_ingest
 from . import test_webhook_messages
+from . import test_webhook_multicompany
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
+from . import test_reporting_sessions
+from . import test_reporting_csat
+from . import test_reporting_reports
