@@ -32,7 +32,8 @@ The same controls over HTTP, for demos and benchmarks driving it from another pr
 The customer phone page, ``GET /phone/`` (files in ``customer_phone/`` beside this file), plays the
 customers in a browser: every action is one of the controls above, so it reaches Odoo as a signed
 webhook. It reads a customer's chat, with the business messages' last status, from
-``POST /_emulator/chat`` ``{"wa_id": ...}``, and media from ``GET /phone/media/<id>``.
+``POST /_emulator/chat`` ``{"wa_id": ...}``, media from ``GET /phone/media/<id>``, and the customers
+to offer from ``GET /_emulator/customers``.
 """
 
 import argparse
@@ -331,14 +332,16 @@ def sample_referral():
     }
 
 
-def build_status(wamid, status, recipient_id, timestamp=None, category=None, errors=None):
-    """One entry of ``value.statuses``."""
+def build_status(wamid, status, recipient_id, timestamp=None, category=None, errors=None, callback_data=None):
+    """One entry of ``value.statuses``; Meta repeats the send's ``biz_opaque_callback_data``."""
     entry = {
         "id": wamid,
         "status": status,
         "timestamp": str(int(timestamp if timestamp is not None else time.time())),
         "recipient_id": recipient_id,
     }
+    if callback_data:
+        entry["biz_opaque_callback_data"] = callback_data
     if category and status != "failed":
         entry["conversation"] = {
             "id": hashlib.sha256(recipient_id.encode()).hexdigest()[:32],
@@ -405,10 +408,14 @@ class CloudApiEmulator:
         self.auto_statuses = auto_statuses
         self.status_delay = status_delay
         self.latency = latency
+        # seconds a Graph answer waits *after* the request was handled: a client timing out
+        # meanwhile lost an answer to a request that took effect (e.g. a message sent)
+        self.answer_delay = 0.0
         self.template_status = template_status
         self.page_size = page_size
         self.webhook_timeout = webhook_timeout
         self.clock = time.time  # replaceable to test the 24-hour window
+        self.customers = []  # [{wa_id, name}] the phone page offers to play
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._server = None
@@ -573,7 +580,10 @@ class CloudApiEmulator:
                 code = error_code or 131026
                 title = ERRORS.get(code, "Message undeliverable")
                 errors = [{"code": code, "title": title, "message": title, "error_data": {"details": title}}]
-            entries.append(build_status(wamid, status, recipient_id, self.clock(), sent.get("category"), errors))
+            callback_data = (sent.get("payload") or {}).get("biz_opaque_callback_data")
+            entries.append(
+                build_status(wamid, status, recipient_id, self.clock(), sent.get("category"), errors, callback_data)
+            )
         return build_webhook("messages", build_messages_value(self.metadata, statuses=entries), self.waba_id)
 
     def emit_statuses(self, wamid, statuses=STATUS_ORDER, recipient_id=None, error_code=None):
@@ -659,6 +669,8 @@ class CloudApiEmulator:
         record["status"] = status
         with self._lock:
             self.requests.append(record)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         if isinstance(result, bytes):
             return status, self.media[query["mid"]]["mime_type"], result
         if result is None:
@@ -940,6 +952,8 @@ class CloudApiEmulator:
                 return {"webhooks": [{**w, "body": w["body"].decode()} for w in self.webhooks]}
         if method == "GET" and action == "messages":
             return {"messages": self.sent_messages}
+        if method == "GET" and action == "customers":
+            return {"customers": self.customers}
         if method != "POST":
             raise KeyError(action)
         if action == "reset":
@@ -1202,6 +1216,7 @@ def main(argv=None):
     parser.add_argument("--no-statuses", action="store_true", help="do not emit sent/delivered/read")
     parser.add_argument("--status-delay", type=float, default=1.0)
     parser.add_argument("--templates", help="JSON file of templates to know: [{name, language, status, components...}]")
+    parser.add_argument("--customers", help="JSON file of customers the phone page offers: [{wa_id, name}]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = CloudApiEmulator(
@@ -1225,6 +1240,9 @@ def main(argv=None):
         with open(args.templates, encoding="utf-8") as file:
             for template in json.load(file):
                 emulator.add_template(**template)
+    if args.customers:
+        with open(args.customers, encoding="utf-8") as file:
+            emulator.customers = json.load(file)
     emulator.start()
     _logger.info("WhatsApp Cloud API emulator on %s, webhooks to %s", emulator.base_url, args.webhook_url)
     _logger.info("Customer phone page: %s/phone/", emulator.base_url)
