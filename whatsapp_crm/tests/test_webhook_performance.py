@@ -14,8 +14,9 @@ ACK_QUERIES = 5
 # message insert and update, event update, inbound hook savepoint (2), and what the hook's
 # extensions read (the reporting sessions: 3).
 KNOWN_CUSTOMER_QUERIES = 27
-# the inbox upkeep of the conversation (preview, unread count, waiting since)
-INBOX_QUERIES = 3
+# the inbox: the conversation's preview, unread count and waiting time, the first reply's and the
+# team's assignment checks, and the live push's bookkeeping
+INBOX_QUERIES = 6
 MESSAGE_POST_QUERIES = 12
 
 
