@@ -35,6 +35,14 @@ class CrmWhatsappMessage(models.Model):
         help="Read receipt of a customer's message: the blue ticks on their phone.",
     )
 
+    def init(self):
+        super().init()
+        # a chat opens on its latest messages, whatever the age of the conversation
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS crm_whatsapp_message_chat_index"
+            " ON crm_whatsapp_message (conversation_id, timestamp DESC, id DESC)"
+        )
+
     @api.model_create_multi
     def create(self, vals_list):
         messages = super().create(vals_list)
