@@ -14,6 +14,7 @@
         "data/utm_data.xml",
         "data/ir_cron_data.xml",
         "data/ir_cron_send_data.xml",
+        "data/ir_cron_template_data.xml",
         "views/whatsapp_crm_menus.xml",
         "views/crm_whatsapp_account_views.xml",
         "wizard/crm_whatsapp_composer_views.xml",

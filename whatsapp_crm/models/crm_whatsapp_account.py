@@ -143,6 +143,29 @@ class CrmWhatsappAccount(models.Model):
             },
         }
 
+    def action_sync_templates(self):
+        """Read the message templates of these accounts from WhatsApp and say what changed."""
+        totals = {"created": 0, "updated": 0, "archived": 0}
+        for account in self:
+            for key, count in self.env["crm.whatsapp.template"]._sync_account(account).items():
+                totals[key] += count
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": _("Templates synchronized"),
+                "message": _(
+                    "%(accounts)s account(s): %(created)s templates created, %(updated)s updated, "
+                    "%(archived)s archived.",
+                    accounts=len(self),
+                    **totals,
+                ),
+                "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
     def action_regenerate_verify_token(self):
         for account in self:
             account.sudo().verify_token = _new_verify_token()
