@@ -208,7 +208,7 @@ def emulator(webhook_url, throughput):
     process = subprocess.Popen(
         [
             sys.executable,
-            str(dev.REPO / dev.MODULE / "tools" / "cloud_api_emulator.py"),
+            str(dev.REPO / dev.MODULE / "tests" / "cloud_api_emulator.py"),
             f"--port={port}",
             f"--webhook-url={webhook_url}",
             f"--app-secret={APP_SECRET}",

@@ -144,7 +144,7 @@ def command_run(args):
     emulator = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / MODULE / "tools" / "cloud_api_emulator.py"),
+            str(REPO / MODULE / "tests" / "cloud_api_emulator.py"),
             f"--port={args.emulator_port}",
             f"--webhook-url=http://127.0.0.1:{args.port}/{MODULE}/webhook",
             "--no-window",

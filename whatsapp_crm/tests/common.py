@@ -124,7 +124,7 @@ def start_cloud_api_emulator(**kwargs):
     """
     from odoo.tools import config  # noqa: PLC0415 (kept local: this block is appended)
 
-    from ..tools.cloud_api_emulator import CloudApiEmulator  # noqa: PLC0415
+    from .cloud_api_emulator import CloudApiEmulator  # noqa: PLC0415
 
     options = {
         "access_token": ACCESS_TOKEN,

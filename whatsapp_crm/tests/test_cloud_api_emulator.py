@@ -4,18 +4,20 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import requests
 
 from odoo.tests import TransactionCase, tagged
 
-from ..tools import cloud_api_emulator
 from ..tools.whatsapp_cloud_api import WhatsAppApiError, WhatsAppCloudApi
+from . import cloud_api_emulator
 from .common import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID, start_cloud_api_emulator
 
 CUSTOMER_WA_ID = "4915112345678"
@@ -309,3 +311,15 @@ class TestCloudApiEmulator(TransactionCase):
                     self.fail(f"the emulator did not start: {process.stderr.read().decode()}")
                 time.sleep(0.1)
         self.assertEqual(details["id"], "42")
+
+    def test_runtime_code_never_imports_the_emulator(self):
+        """The emulator has an open control API: only tests and development may reach it."""
+        addon = Path(cloud_api_emulator.__file__).resolve().parent.parent
+        self.assertEqual(Path(cloud_api_emulator.__file__).resolve().parent.name, "tests")
+        offenders = [
+            str(path.relative_to(addon))
+            for path in addon.rglob("*.py")
+            if "tests" not in path.relative_to(addon).parts
+            and re.search(r"^\s*(from|import)\s.*cloud_api_emulator", path.read_text(encoding="utf-8"), re.M)
+        ]
+        self.assertFalse(offenders, "runtime modules import the Cloud API emulator")

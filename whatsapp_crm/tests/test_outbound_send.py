@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from ..models.crm_whatsapp_message import SEND_QUEUE_LOCK, media_type_of
-from ..tools.cloud_api_emulator import encode_webhook
+from .cloud_api_emulator import encode_webhook
 from .common import WhatsappCase, WhatsappEmulatorMixin
 
 NOW = datetime(2026, 11, 20, 10, 0, 0)

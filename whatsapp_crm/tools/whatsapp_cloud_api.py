@@ -157,7 +157,7 @@ class WhatsAppCloudApi:
     """Talks to Meta's Graph API for one WhatsApp business phone number.
 
     ``base_url`` and ``version`` are settings so that a local emulator (see
-    ``tools/cloud_api_emulator.py``) or a newer Graph version can be used.
+    ``tests/cloud_api_emulator.py``) or a newer Graph version can be used.
     """
 
     def __init__(

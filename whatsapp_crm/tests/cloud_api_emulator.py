@@ -3,7 +3,7 @@
 
 Standard library only (no Odoo import): it runs alone::
 
-    python3 cloud_api_emulator.py --port 8099 \\
+    python3 whatsapp_crm/tests/cloud_api_emulator.py --port 8099 \\
         --webhook-url http://127.0.0.1:8069/whatsapp_crm/webhook \\
         --app-secret S --access-token T --phone-number-id ID --waba-id W
 
