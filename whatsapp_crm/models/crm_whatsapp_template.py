@@ -161,6 +161,16 @@ class CrmWhatsappTemplate(models.Model):
                 continue
             template.preview_html = template._preview_html(values)
 
+    def copy(self, default=None):
+        """The copies' button variables complete the copies' buttons."""
+        copies = super().copy(default)
+        for original, template in zip(self, copies, strict=True):
+            buttons = dict(zip(original.button_ids, template.button_ids, strict=True))
+            for variable in template.variable_ids:
+                if variable.button_id in buttons:
+                    variable.button_id = buttons[variable.button_id]
+        return copies
+
     @api.constrains("name", "header_type", "header_text", "body", "footer", "button_ids", "parameter_format")
     def _check_meta_rules(self):
         for template in self:

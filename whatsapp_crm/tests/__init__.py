@@ -6,6 +6,7 @@ from . import test_outbound_send
 from . import test_outbound_server_action
 from . import test_outbound_throttle
 from . import test_template
+from . import test_template_emulator
 from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
