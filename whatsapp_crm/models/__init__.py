@@ -5,6 +5,7 @@ from . import crm_whatsapp_template_button
 from . import crm_whatsapp_template_variable
 from . import crm_whatsapp_conversation
 from . import crm_whatsapp_message
+from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_message_template
 from . import crm_whatsapp_webhook_event
 from . import crm_lead

@@ -1,3 +1,4 @@
+import json
 import secrets
 
 from odoo import _, api, fields, models
@@ -175,3 +176,36 @@ class CrmWhatsappAccount(models.Model):
         if not token:
             return self.browse()
         return self.sudo().search([("verify_token", "=", token)], limit=1)
+
+    # ------------------------------------------------------------
+    # Webhooks: what Meta says about the number and the account
+    # (``_whatsapp_webhook_<field>(account, value)``, see crm.whatsapp.webhook.event)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_webhook_phone_number_quality_update(self, account, value):
+        values = {}
+        if value.get("current_limit"):
+            values["messaging_limit_tier"] = str(value["current_limit"])
+        if value.get("quality_rating") or value.get("new_quality_score"):
+            values["quality_rating"] = str(value.get("quality_rating") or value.get("new_quality_score"))
+        if values:
+            account.write(values)
+        account.message_post(
+            body=_(
+                "Phone number quality update: %(event)s, messaging limit %(limit)s",
+                event=value.get("event"),
+                limit=value.get("current_limit") or "-",
+            )
+        )
+        return [], False
+
+    @api.model
+    def _whatsapp_webhook_account_update(self, account, value):
+        details = {k: v for k, v in value.items() if k not in ("event", "messaging_product")}
+        account.message_post(
+            body=_(
+                "WhatsApp account update: %(event)s %(details)s", event=value.get("event"), details=json.dumps(details)
+            )
+        )
+        return [], False

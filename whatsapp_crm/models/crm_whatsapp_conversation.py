@@ -2,9 +2,12 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 
+from ..tools import webhook_payload as wp
 from ..tools.phone import wa_digits, wa_id_variants
 
 SERVICE_WINDOW = timedelta(hours=24)
+# conversations a message of the batch being processed started anew (see _whatsapp_reopening)
+REOPENING_KEY = "whatsapp_crm.reopening"
 
 
 class CrmWhatsappConversation(models.Model):
@@ -179,17 +182,85 @@ class CrmWhatsappConversation(models.Model):
                 conversation.write(values)
 
     def _register_inbound(self, when):
-        """A customer message at ``when``: reopen, refresh the service window."""
+        """A customer message at ``when``: refresh the service window (reopening is done by
+        :meth:`_whatsapp_on_inbound`)."""
         self.ensure_one()
         values = {}
-        if self.state in ("closed", "pending"):
-            values["state"] = "open"
         if not self.last_inbound_at or when > self.last_inbound_at:
             values["last_inbound_at"] = when
         if not self.last_message_at or when > self.last_message_at:
             values["last_message_at"] = when
         if values:
             self.write(values)
+
+    @api.model
+    def _whatsapp_on_inbound(self, messages):
+        """The inbound hook: called once per processed batch of webhook events, after its
+        customer messages are stored and posted, in the processing transaction.
+
+        :param messages: the ``crm.whatsapp.message`` records (inbound, state ``received``) this
+            batch stored, of any type (text, media, reaction, edit, system, call...), in the order
+            they were applied; each with its conversation, contact, lead and chatter post. A
+            re-delivered message is not in it again. The batch may hold several customers,
+            accounts and companies; the environment is the superuser's.
+
+        Features that react to customer messages (consent keywords, the bot, auto-replies,
+        routing, automation...) extend this method in their own file and call ``super()``;
+        they work on the batch with a fixed number of queries, not one set per message.
+        An exception here is logged and undoes only this hook's work: the messages stay stored.
+        """
+        replied = messages.filtered(lambda m: m.message_type != "system")
+        # a customer message reopens a closed chat, and one waiting for the customer
+        replied.conversation_id.filtered(lambda c: c.state in ("closed", "pending")).write({"state": "open"})
+        self.env.cr.precommit.data.pop(REOPENING_KEY, None)
+        for conversation in messages.conversation_id.filtered(lambda c: not c.user_id):
+            # no agent of the account took it: the lead's salesperson, else the team leader
+            user = conversation.lead_id.user_id or (conversation.team_id or conversation.account_id.team_id).user_id
+            if user:
+                conversation.user_id = user
+
+    def _whatsapp_reopening(self):
+        """Whether a customer message starts this conversation anew: it is closed, and no message
+        of the batch being processed reopened it already (the inbound hook reopens it at the end
+        of the batch)."""
+        self.ensure_one()
+        reopening = self.env.cr.precommit.data.setdefault(REOPENING_KEY, set())
+        if self.state != "closed" or self.id in reopening:
+            return False
+        reopening.add(self.id)
+        return True
+
+    def _apply_number_change(self, new_wa_id):
+        """The customer moved to another number: follow them, unless that number has its own chat."""
+        self.ensure_one()
+        if self._find(self.account_id, new_wa_id):
+            return
+        self.wa_id = new_wa_id
+        if self.partner_id:
+            self.partner_id.mobile = f"+{new_wa_id}"
+
+    @api.model
+    def _whatsapp_webhook_user_preferences(self, account, value):
+        """``user_preferences`` change (``_whatsapp_webhook_<field>``, see crm.whatsapp.webhook.event):
+        noted in the customer's conversation and contact."""
+        notes, contacts = [], value.get("contacts") or []
+        for preference in value.get("user_preferences") or []:
+            wa_id, user_id, profile_name, _username = wp.sender(preference, contacts)
+            if not wa_id:
+                wa_id = preference.get("wa_id")
+            conversation = self._find_or_create(account, wa_id, user_id, profile_name)
+            if not conversation:
+                notes.append(_("Preference %s ignored: no customer.", preference.get("category")))
+                continue
+            body = _(
+                "WhatsApp preference: %(category)s → %(value)s %(detail)s",
+                category=preference.get("category"),
+                value=preference.get("value"),
+                detail=preference.get("detail") or "",
+            )
+            conversation.message_post(body=body)
+            conversation.partner_id.message_post(body=body)
+        return notes, False
 
     def _open_lead_domain(self):
         return [
@@ -218,9 +289,6 @@ class CrmWhatsappConversation(models.Model):
                 lead = self.env["crm.lead"].create(self._lead_values(referral))
         if lead and lead != self.lead_id:
             self.lead_id = lead
-        if not self.user_id:
-            # no agent of the account: the lead's salesperson, else the team leader
-            self.user_id = lead.user_id or (self.team_id or self.account_id.team_id).user_id
         return lead
 
     def _lead_values(self, referral=None):

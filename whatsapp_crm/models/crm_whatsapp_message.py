@@ -12,6 +12,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 
+from ..tools import webhook_payload as wp
 from ..tools.throttle import Throttle
 from ..tools.whatsapp_cloud_api import WhatsAppApiError
 
@@ -52,6 +53,8 @@ MEDIA_MAX_SIZES = {
 # Delivery progress: a status never moves to a lower rank. "failed" is final unless
 # a later delivered/read proves the message arrived after all.
 STATE_RANK = {"queued": 0, "failed": 1, "sent": 2, "delivered": 3, "read": 4, "played": 5}
+WEBHOOK_STATUSES = ("sent", "delivered", "read", "played", "failed")
+MEDIA_MAX_ATTEMPTS = 5  # media download: retried after 1, 2, 4, 8 minutes, then missing
 
 OUTBOUND_DONE_STATES = ("sent", "delivered", "read", "played")
 CAPTION_TYPES = ("image", "video", "document")
@@ -741,3 +744,152 @@ class CrmWhatsappMessage(models.Model):
             # timestamps are stored to the second: count a message as up to a second younger
             age = max((now - message.timestamp).total_seconds() - 1, 0)
             throttle.seed((message.account_id.id, message.conversation_id.id), age)
+
+    # ------------------------------------------------------------------
+    # Webhooks: delivery statuses; media of inbound messages
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_apply_statuses(self, account, statuses):
+        """Apply the ``statuses`` of a ``messages`` change; return ``(notes, wait)``: wait when a
+        status names a message not stored yet (its send's response may still be on its way)."""
+        notes, wait = [], False
+        for status in statuses:
+            if not self._whatsapp_apply_status(account, status):
+                notes.append(
+                    _(
+                        "Status %(status)s for unknown message %(wamid)s.",
+                        status=status.get("status"),
+                        wamid=status.get("id"),
+                    )
+                )
+                wait = True
+        return notes, wait
+
+    @api.model
+    def _whatsapp_apply_status(self, account, status):
+        """Move an outbound message forward; return False if the message is unknown."""
+        wamid = status.get("id")
+        if not wamid or not isinstance(wamid, str):
+            return False  # ("wamid", "=", None) would match the queued messages, which have no wamid yet
+        message = self.search(
+            [("account_id", "=", account.id), ("wamid", "=", wamid), ("direction", "=", "outbound")], limit=1
+        )
+        if not message:
+            return False
+        new, values = status.get("status"), {}
+        if new in WEBHOOK_STATUSES and self._status_moves(message.state, new):
+            values.update(state=new, status_timestamp=wp.to_datetime(status.get("timestamp")))
+            if new == "failed":
+                values.update(message._failed_status_values(status.get("errors") or []))
+        pricing_category = (status.get("pricing") or {}).get("category")
+        if pricing_category and pricing_category != message.pricing_category:
+            values["pricing_category"] = pricing_category
+        wa_conversation_id = (status.get("conversation") or {}).get("id")
+        if wa_conversation_id and wa_conversation_id != message.wa_conversation_id:
+            values["wa_conversation_id"] = wa_conversation_id
+        if values:
+            message.write(values)
+        return True
+
+    @staticmethod
+    def _status_moves(current, new):
+        """Statuses never go back; failed only ends a message not yet delivered, and only
+        delivered/read/played (proof of arrival) override a failure."""
+        if current == new:
+            return False
+        if new == "failed":
+            return STATE_RANK.get(current, 0) <= STATE_RANK["sent"]
+        if current == "failed":
+            return STATE_RANK[new] >= STATE_RANK["delivered"]
+        return STATE_RANK[new] > STATE_RANK.get(current, 0)
+
+    def _trigger_media_cron(self, at=None):
+        self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media").sudo()._trigger(at=at)
+
+    @api.model
+    def _cron_download_media(self, limit=50):
+        """Download the pending media of inbound messages; retry with backoff, then give up.
+        One API client per account and run, closed at the end of the run."""
+        now = fields.Datetime.now()
+        messages = self.search(
+            [
+                ("media_state", "=", "pending"),
+                ("direction", "=", "inbound"),
+                "|",
+                ("next_try_at", "=", False),
+                ("next_try_at", "<=", now),
+            ],
+            order="id",
+            limit=limit,
+        )
+        apis = {}  # account: client, or the UserError of an account without token
+        try:
+            for message in messages:
+                account = message.account_id
+                if account not in apis:
+                    try:
+                        apis[account] = account._get_api()
+                    except UserError as error:
+                        apis[account] = error
+                message._download_media(apis[account])
+                if not getattr(threading.current_thread(), "testing", False):  # keep each download done
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+        finally:
+            for api_client in apis.values():
+                if not isinstance(api_client, UserError):
+                    api_client.close()
+        if len(messages) == limit:
+            self._trigger_media_cron()
+
+    def _download_media(self, api_client):
+        """Download this message's media with ``api_client`` (or its account's UserError)."""
+        self.ensure_one()
+        try:
+            if isinstance(api_client, UserError):
+                raise api_client
+            info = api_client.get_media_info(self.media_id)
+            content = api_client.download_media(info["url"])
+            if not isinstance(content, bytes) or not content:
+                raise ValueError("empty or invalid media content")
+        except (WhatsAppApiError, UserError, KeyError, TypeError, ValueError) as error:
+            # a UserError (account without access token) must not stop the cron for every other message
+            attempts = self.media_attempts + 1
+            if isinstance(error, WhatsAppApiError):
+                reason = f"[{error.code}] {error.details or error.title}"
+            else:
+                reason = error.args[0] if isinstance(error, UserError) else repr(error)
+            _logger.info("WhatsApp media of message %s not downloaded (attempt %s): %s", self.id, attempts, reason)
+            self.write(
+                {
+                    "media_attempts": attempts,
+                    "media_state": "missing" if attempts >= MEDIA_MAX_ATTEMPTS else "pending",
+                    "next_try_at": fields.Datetime.now() + timedelta(minutes=2 ** (attempts - 1)),
+                    "error_message": _("Media download failed: %s", reason),
+                }
+            )
+            if self.media_state == "pending":
+                self._trigger_media_cron(at=self.next_try_at)
+            return False
+        mimetype = (info.get("mime_type") or self.media_mimetype or "application/octet-stream").split(";")[0]
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": self.media_filename or wp.media_filename(self.message_type, {"id": self.media_id}, mimetype),
+                "raw": content,
+                "mimetype": mimetype,
+                "res_model": self._name,
+                "res_id": self.id,
+            }
+        )
+        self.write(
+            {
+                "attachment_ids": [(4, attachment.id)],
+                "media_state": "done",
+                "media_mimetype": mimetype,
+                "media_attempts": self.media_attempts + 1,
+                "next_try_at": False,
+            }
+        )
+        if self.mail_message_id:
+            self.mail_message_id.attachment_ids = [(4, attachment.id)]
+        return attachment

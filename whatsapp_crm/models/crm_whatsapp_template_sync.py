@@ -214,7 +214,70 @@ class CrmWhatsappTemplate(models.Model):
         return True
 
     # ------------------------------------------------------------------
-    # Meta's webhooks and refusals
+    # Webhooks: the template's life cycle at Meta
+    # (``_whatsapp_webhook_<field>(account, value)``, see crm.whatsapp.webhook.event)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_find_for_webhook(self, account, value):
+        """The template a webhook value names, by Meta's id, else by name and language, in any
+        account of the same WhatsApp Business Account."""
+        Template = self.with_context(active_test=False)
+        template_id = value.get("message_template_id")
+        template = Template.browse()
+        if template_id:
+            template = Template.search(
+                [("account_id.waba_id", "=", account.waba_id), ("wa_template_id", "=", str(template_id))], limit=1
+            )
+        if not template and value.get("message_template_name"):
+            template = Template.search(
+                [
+                    ("account_id.waba_id", "=", account.waba_id),
+                    ("name", "=", str(value["message_template_name"])),
+                    ("language", "=", str(value.get("message_template_language") or "")),
+                ],
+                limit=1,
+            )
+        return template
+
+    @api.model
+    def _whatsapp_webhook_message_template_status_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        event = str(value.get("event") or "")
+        if not template:
+            return [
+                _(
+                    "Template %s is not known here.",
+                    value.get("message_template_name") or value.get("message_template_id"),
+                )
+            ], False
+        if value.get("message_template_id") and not template.wa_template_id:
+            template.wa_template_id = str(value["message_template_id"])
+        reason = value.get("reason") if value.get("reason") not in (None, "NONE") else ""
+        known = template._apply_meta_status(event, reason or None)
+        template.message_post(
+            body=_("WhatsApp: %(event)s %(reason)s", event=event, reason=reason or ""),
+        )
+        return ([] if known else [_("Template event %s recorded only.", event)]), False
+
+    @api.model
+    def _whatsapp_webhook_message_template_quality_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        if not template:
+            return [_("Template %s is not known here.", value.get("message_template_name"))], False
+        template._apply_meta_quality(str(value.get("new_quality_score") or ""))
+        return [], False
+
+    @api.model
+    def _whatsapp_webhook_template_category_update(self, account, value):
+        template = self._whatsapp_find_for_webhook(account, value)
+        if not template:
+            return [_("Template %s is not known here.", value.get("message_template_name"))], False
+        template._apply_meta_category(str(value.get("new_category") or value.get("correct_category") or ""))
+        return [], False
+
+    # ------------------------------------------------------------------
+    # Meta's refusals and the daily sync
     # ------------------------------------------------------------------
 
     def _apply_meta_status(self, event, reason=None):

@@ -10,42 +10,27 @@ import psycopg2.errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
-from odoo.tools import mute_logger, plaintext2html
+from odoo.tools import mute_logger
 
 from ..tools import webhook_payload as wp
 from ..tools.phone import wa_id_variants
-from ..tools.whatsapp_cloud_api import WhatsAppApiError
-from .crm_whatsapp_message import MEDIA_TYPES, STATE_RANK
 
 _logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # processing: retried after 1, 2, 4 ... 64 minutes, then only by hand
-MEDIA_MAX_ATTEMPTS = 5
 STATUS_WAIT_ATTEMPTS = 3  # a status may come before the send's response stored its wamid
-# Webhook fields applied by a method ``_apply_<field>(account, value) -> (notes, wait)``
-HANDLED_FIELDS = (
-    "messages",
-    "message_template_status_update",
-    "message_template_quality_update",
-    "template_category_update",
-    "phone_number_quality_update",
-    "account_update",
-    "user_preferences",
-    "calls",
-)
-MESSAGE_STATUSES = ("sent", "delivered", "read", "played", "failed")
-TEMPLATE_STATUSES = {
-    "APPROVED": "approved",
-    "REINSTATED": "approved",
-    "REJECTED": "rejected",
-    "PENDING": "pending",
-    "IN_APPEAL": "pending",
-    "PAUSED": "paused",
-    "DISABLED": "disabled",
-    "PENDING_DELETION": "disabled",
-    "DELETED": "disabled",
-    "ARCHIVED": "disabled",
+# Webhook field: the model that applies it, with ``_whatsapp_webhook_<field>(account, value)``
+# returning ``(notes, wait)`` or ``(notes, wait, received)``: what was not applied, whether a
+# retry may apply it later, and the inbound messages stored (for the inbound hook).
+FIELD_MODELS = {
+    "messages": "crm.whatsapp.message",
+    "calls": "crm.whatsapp.message",
+    "user_preferences": "crm.whatsapp.conversation",
+    "message_template_status_update": "crm.whatsapp.template",
+    "message_template_quality_update": "crm.whatsapp.template",
+    "template_category_update": "crm.whatsapp.template",
+    "phone_number_quality_update": "crm.whatsapp.account",
+    "account_update": "crm.whatsapp.account",
 }
 
 
@@ -151,7 +136,9 @@ class CrmWhatsappWebhookEvent(models.Model):
             event._process()
 
     def _process(self):
-        """Apply the events, each in a savepoint: a failure marks the event failed for a later retry."""
+        """Apply the events, each in a savepoint: a failure marks the event failed for a later retry.
+        Then the inbound hook, once for the messages of all of them."""
+        received = self.env["crm.whatsapp.message"]
         for event in self:
             cr = self.env.cr
             if cr._cnx.info.transaction_status == TRANSACTION_STATUS_IDLE:
@@ -161,7 +148,9 @@ class CrmWhatsappWebhookEvent(models.Model):
             try:
                 with cr.savepoint():
                     # an event waiting for its statuses' messages was otherwise applied already
-                    notes, outcome = event._apply(json.loads(event.payload), statuses_only=bool(event.processed_at))
+                    notes, outcome, stored = event._apply(
+                        json.loads(event.payload), statuses_only=bool(event.processed_at)
+                    )
             except Exception as error:
                 _logger.warning("WhatsApp webhook event %s failed: %s", event.id, error, exc_info=True)
                 attempts = event.attempts + 1
@@ -188,6 +177,18 @@ class CrmWhatsappWebhookEvent(models.Model):
                 values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False)
             event.write(values)
             event._schedule_retry()
+            received |= stored
+        self._call_inbound_hook(received)
+
+    def _call_inbound_hook(self, messages):
+        """Run the inbound hook on the messages of a batch; its failure (a bug) undoes only its work."""
+        if not messages:
+            return
+        try:
+            with self.env.cr.savepoint():
+                self.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(messages)
+        except Exception:
+            _logger.exception("WhatsApp inbound hook failed on messages %s", messages.ids)
 
     def _schedule_retry(self):
         """Wake the retry cron when this event's next attempt is due."""
@@ -195,34 +196,40 @@ class CrmWhatsappWebhookEvent(models.Model):
             self.env.ref("whatsapp_crm.ir_cron_whatsapp_webhook_retry")._trigger(at=self.next_attempt_at)
 
     def _apply(self, payload, statuses_only=False):
-        """Apply a payload; return ``(notes, outcome)``: what was not applied, and
-        ``done``, ``ignored`` (nothing applicable) or ``wait`` (statuses of messages not
-        stored yet: worth a later retry)."""
+        """Apply a payload, each change by the model that owns its field (:data:`FIELD_MODELS`).
+
+        :return: ``(notes, outcome, received)``: what was not applied; ``done``, ``ignored``
+            (nothing applicable) or ``wait`` (statuses of messages not stored yet: worth a later
+            retry); and the inbound messages stored
+        """
         self.ensure_one()
         accounts = self._signed_accounts(self._payload_accounts(payload))
         self._lock_customers(payload, accounts)
         notes, wait, applied = [], False, False
+        received = self.env["crm.whatsapp.message"]
         for waba_id, field, value in wp.iter_changes(payload):
             if statuses_only:
                 if field != "messages":
                     continue
                 value = {"statuses": value.get("statuses") or [], "metadata": value.get("metadata")}
             account = self._change_account(accounts, waba_id, value)
-            handler = getattr(self, f"_apply_{field}") if field in HANDLED_FIELDS else None
-            if not account or not handler:
+            model = FIELD_MODELS.get(field)
+            if not account or not model:
                 notes.append(
                     _("Field %(field)s ignored: no handler.", field=field)
                     if account
                     else _("Field %(field)s ignored: no account for it.", field=field)
                 )
                 continue
-            change_notes, change_wait = handler(account, value)
+            change_notes, change_wait, *stored = getattr(self.env[model], f"_whatsapp_webhook_{field}")(account, value)
             notes += change_notes
             wait = wait or change_wait
             applied = True
+            if stored:
+                received |= stored[0]
         if wait:
-            return notes, "wait"
-        return notes, "done" if applied else "ignored"
+            return notes, "wait", received
+        return notes, "done" if applied else "ignored", received
 
     def _payload_accounts(self, payload):
         phone_ids, waba_ids = wp.account_keys(payload)
@@ -286,426 +293,3 @@ class CrmWhatsappWebhookEvent(models.Model):
         if field == "user_preferences":
             return [{**item, "from": item.get("wa_id")} if item.get("wa_id") else item for item in items]
         return items
-
-    # ------------------------------------------------------------
-    # field = messages
-    # ------------------------------------------------------------
-
-    def _apply_messages(self, account, value):
-        notes, wait = [], False
-        contacts = value.get("contacts") or []
-        for message in value.get("messages") or []:
-            wa_id, user_id, _name, _username = wp.sender(message, contacts)
-            if not (wa_id or user_id):
-                # nobody to file it under: retrying would fail the same way
-                notes.append(_("Message %s ignored: no sender.", message.get("id")))
-                continue
-            self._apply_inbound_message(account, message, contacts)
-        for status in value.get("statuses") or []:
-            if not self._apply_status(account, status):
-                notes.append(
-                    _(
-                        "Status %(status)s for unknown message %(wamid)s.",
-                        status=status.get("status"),
-                        wamid=status.get("id"),
-                    )
-                )
-                wait = True
-        for error in value.get("errors") or []:
-            account.message_post(body=_("WhatsApp reported an error: %s", wp.errors_text([error])))
-        return notes, wait
-
-    def _apply_inbound_message(self, account, message, contacts):
-        """Store one customer message (once per wamid) with its conversation, contact, lead and chatter post."""
-        Message = self.env["crm.whatsapp.message"]
-        wamid = message.get("id")
-        if not wamid or Message.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)], limit=1):
-            return Message
-        wa_id, user_id, profile_name, _username = wp.sender(message, contacts)
-        kind = message.get("type") or "unsupported"
-        if kind not in dict(Message._fields["message_type"].selection):
-            kind = "unsupported"
-        content = message.get(kind) if isinstance(message.get(kind), dict) else {}
-        when = wp.to_datetime(message.get("timestamp")) or fields.Datetime.now()
-
-        Conversation = self.env["crm.whatsapp.conversation"]
-        conversation = Conversation._find(account, wa_id, user_id)
-        is_new = not conversation or conversation.state == "closed"
-        if conversation:
-            conversation._update_identity(wa_id, user_id, profile_name)
-        else:
-            conversation = Conversation._find_or_create(account, wa_id, user_id, profile_name)
-        if kind != "system":
-            conversation._register_inbound(when)
-        referral = message.get("referral")
-        lead = conversation._ensure_lead(is_new, referral)
-        if referral and lead and not lead.whatsapp_ctwa_clid and referral.get("ctwa_clid"):
-            lead.whatsapp_ctwa_clid = referral["ctwa_clid"]
-
-        # reactions, edits and revokes name their original message; replies quote one
-        context = message.get("context") or {}
-        original_wamid = wp.original_wamid(message)
-        reply_wamid = context.get("id") or (original_wamid if kind in ("edit", "revoke") else None)
-        wamids = list({original_wamid, reply_wamid} - {None})
-        related = (
-            {m.wamid: m for m in Message.search([("account_id", "=", account.id), ("wamid", "in", wamids)])}
-            if wamids
-            else {}
-        )
-        original = related.get(original_wamid, Message)
-        values = {
-            "account_id": account.id,
-            "conversation_id": conversation.id,
-            "partner_id": conversation.partner_id.id,
-            "lead_id": lead.id,
-            "direction": "inbound",
-            "state": "received",
-            "wamid": wamid,
-            "message_type": kind,
-            "body": wp.message_body(message, self.env.lang or "en_US"),
-            "timestamp": when,
-            "reply_to_wamid": reply_wamid or False,
-            "reply_to_id": related.get(reply_wamid, Message).id,
-            "reaction_to_id": original.id if kind == "reaction" else False,
-            "forwarded": bool(context.get("forwarded") or context.get("frequently_forwarded")),
-            "referral_data": referral or False,
-            "payload": message,
-        }
-        if kind in MEDIA_TYPES and content.get("id"):
-            values.update(
-                media_id=content["id"],
-                media_mimetype=content.get("mime_type"),
-                media_filename=wp.media_filename(kind, content),
-                media_state="pending",
-            )
-        if message.get("errors"):
-            first = message["errors"][0]
-            values.update(error_code=first.get("code"), error_message=wp.errors_text(message["errors"]))
-        record = Message.create(values)
-        if kind == "system" and content.get("type") == "user_changed_number" and content.get("wa_id"):
-            self._apply_number_change(conversation, content["wa_id"])
-        if original and kind in ("edit", "revoke"):
-            mark = _("(deleted by the customer)") if kind == "revoke" else _("(edited: %s)", values["body"])
-            flag = "revoked" if kind == "revoke" else "edited"
-            original.write({"body": f"{original.body or ''}\n{mark}".strip(), flag: True})
-        record.mail_message_id = self._post_inbound(record, conversation, lead, original).id
-        if values.get("media_state") == "pending":
-            self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()
-        return record
-
-    def _apply_number_change(self, conversation, new_wa_id):
-        """The customer moved to another number: follow them, unless that number has its own chat."""
-        Conversation = self.env["crm.whatsapp.conversation"]
-        if Conversation._find(conversation.account_id, new_wa_id):
-            return
-        conversation.wa_id = new_wa_id
-        if conversation.partner_id:
-            conversation.partner_id.mobile = f"+{new_wa_id}"
-
-    def _post_inbound(self, record, conversation, lead, original):
-        """Post the message as the customer in the lead's chatter, else the contact's."""
-        thread = lead or conversation.partner_id
-        if not thread:
-            return self.env["mail.message"]
-        text = record.body or ""
-        if record.message_type == "reaction":
-            text = _(
-                "Reacted %(emoji)s to: %(text)s",
-                emoji=text,
-                text=original.body or wp.original_wamid(record.payload) or "-",
-            )
-        elif record.message_type == "edit":
-            text = _("Edited a message: %s", text)
-        if record.reply_to_id and record.message_type not in ("edit", "revoke"):
-            text = _('In reply to "%(quoted)s": %(text)s', quoted=record.reply_to_id.body or "", text=text)
-        if record.forwarded:
-            text = _("Forwarded: %s", text)
-        # e-mail notifications go through the mail queue: no SMTP in the webhook's path
-        return thread.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False).message_post(
-            author_id=conversation.partner_id.id,
-            body=plaintext2html(text),
-            message_type="comment",
-            subtype_xmlid="mail.mt_comment",
-        )
-
-    def _apply_status(self, account, status):
-        """Move an outbound message forward; return False if the message is unknown."""
-        wamid = status.get("id")
-        if not wamid or not isinstance(wamid, str):
-            return False  # ("wamid", "=", None) would match the queued messages, which have no wamid yet
-        message = self.env["crm.whatsapp.message"].search(
-            [("account_id", "=", account.id), ("wamid", "=", wamid), ("direction", "=", "outbound")],
-            limit=1,
-        )
-        if not message:
-            return False
-        new, current = status.get("status"), message.state
-        values = {}
-        if new in MESSAGE_STATUSES and self._status_moves(current, new):
-            values.update(state=new, status_timestamp=wp.to_datetime(status.get("timestamp")))
-            if new == "failed":
-                values.update(message._failed_status_values(status.get("errors") or []))
-        pricing_category = (status.get("pricing") or {}).get("category")
-        if pricing_category and pricing_category != message.pricing_category:
-            values["pricing_category"] = pricing_category
-        wa_conversation_id = (status.get("conversation") or {}).get("id")
-        if wa_conversation_id and wa_conversation_id != message.wa_conversation_id:
-            values["wa_conversation_id"] = wa_conversation_id
-        if values:
-            message.write(values)
-        return True
-
-    @staticmethod
-    def _status_moves(current, new):
-        """Statuses never go back; failed only ends a message not yet delivered, and only
-        delivered/read/played (proof of arrival) override a failure."""
-        if current == new:
-            return False
-        if new == "failed":
-            return STATE_RANK.get(current, 0) <= STATE_RANK["sent"]
-        if current == "failed":
-            return STATE_RANK[new] >= STATE_RANK["delivered"]
-        return STATE_RANK[new] > STATE_RANK.get(current, 0)
-
-    # ------------------------------------------------------------
-    # Other fields
-    # ------------------------------------------------------------
-
-    def _find_template(self, account, value):
-        Template = self.env["crm.whatsapp.template"].with_context(active_test=False)
-        template_id = value.get("message_template_id")
-        template = Template.browse()
-        if template_id:
-            template = Template.search(
-                [("account_id.waba_id", "=", account.waba_id), ("wa_template_id", "=", str(template_id))], limit=1
-            )
-        if not template and value.get("message_template_name"):
-            template = Template.search(
-                [
-                    ("account_id.waba_id", "=", account.waba_id),
-                    ("name", "=", value["message_template_name"]),
-                    ("language", "=", value.get("message_template_language")),
-                ],
-                limit=1,
-            )
-        return template
-
-    def _apply_message_template_status_update(self, account, value):
-        template = self._find_template(account, value)
-        event = value.get("event")
-        if not template:
-            return [
-                _(
-                    "Template %s is not known here.",
-                    value.get("message_template_name") or value.get("message_template_id"),
-                )
-            ], False
-        status = TEMPLATE_STATUSES.get(event)
-        values = {"status": status} if status else {}
-        if value.get("message_template_id") and not template.wa_template_id:
-            values["wa_template_id"] = str(value["message_template_id"])
-        if values:
-            template.write(values)
-        reason = value.get("reason") if value.get("reason") not in (None, "NONE") else ""
-        account.message_post(
-            body=_(
-                "Template %(template)s: %(event)s %(reason)s",
-                template=template.display_name,
-                event=event,
-                reason=reason or "",
-            )
-        )
-        return ([] if status else [_("Template event %s recorded only.", event)]), False
-
-    def _apply_message_template_quality_update(self, account, value):
-        template = self._find_template(account, value)
-        account.message_post(
-            body=_(
-                "Template %(template)s quality: %(old)s → %(new)s",
-                template=template.display_name or value.get("message_template_name"),
-                old=value.get("previous_quality_score"),
-                new=value.get("new_quality_score"),
-            )
-        )
-        return [], False
-
-    def _apply_template_category_update(self, account, value):
-        template = self._find_template(account, value)
-        category = (value.get("new_category") or value.get("correct_category") or "").lower()
-        if template and category in dict(template._fields["category"].selection):
-            template.category = category
-        account.message_post(
-            body=_(
-                "Template %(template)s category: %(old)s → %(new)s",
-                template=template.display_name or value.get("message_template_name"),
-                old=value.get("previous_category"),
-                new=category,
-            )
-        )
-        return [], False
-
-    def _apply_phone_number_quality_update(self, account, value):
-        values = {}
-        if value.get("current_limit"):
-            values["messaging_limit_tier"] = value["current_limit"]
-        if value.get("quality_rating") or value.get("new_quality_score"):
-            values["quality_rating"] = value.get("quality_rating") or value.get("new_quality_score")
-        if values:
-            account.write(values)
-        account.message_post(
-            body=_(
-                "Phone number quality update: %(event)s, messaging limit %(limit)s",
-                event=value.get("event"),
-                limit=value.get("current_limit") or "-",
-            )
-        )
-        return [], False
-
-    def _apply_account_update(self, account, value):
-        details = {k: v for k, v in value.items() if k not in ("event", "messaging_product")}
-        account.message_post(
-            body=_(
-                "WhatsApp account update: %(event)s %(details)s", event=value.get("event"), details=json.dumps(details)
-            )
-        )
-        return [], False
-
-    def _apply_user_preferences(self, account, value):
-        notes, contacts = [], value.get("contacts") or []
-        for preference in value.get("user_preferences") or []:
-            wa_id, user_id, profile_name, _username = wp.sender(preference, contacts)
-            if not wa_id:
-                wa_id = preference.get("wa_id")
-            conversation = self.env["crm.whatsapp.conversation"]._find_or_create(account, wa_id, user_id, profile_name)
-            if not conversation:
-                notes.append(_("Preference %s ignored: no customer.", preference.get("category")))
-                continue
-            body = _(
-                "WhatsApp preference: %(category)s → %(value)s %(detail)s",
-                category=preference.get("category"),
-                value=preference.get("value"),
-                detail=preference.get("detail") or "",
-            )
-            conversation.message_post(body=body)
-            conversation.partner_id.message_post(body=body)
-        return notes, False
-
-    def _apply_calls(self, account, value):
-        Message = self.env["crm.whatsapp.message"]
-        notes, contacts = [], value.get("contacts") or []
-        for call in value.get("calls") or []:
-            event = call.get("event") or call.get("status")
-            wamid = f"{call.get('id')}:{event}"
-            if Message.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)], limit=1):
-                continue
-            inbound = call.get("direction", "USER_INITIATED") == "USER_INITIATED"
-            customer = call.get("from") if inbound else call.get("to")
-            wa_id, user_id, profile_name, _username = wp.sender({"from": customer}, contacts)
-            conversation = self.env["crm.whatsapp.conversation"]._find_or_create(account, wa_id, user_id, profile_name)
-            if not conversation:
-                notes.append(_("Call %s ignored: no customer.", call.get("id")))
-                continue
-            when = wp.to_datetime(call.get("timestamp")) or fields.Datetime.now()
-            if inbound:
-                conversation._register_inbound(when)
-            if event == "terminate":
-                body = _(
-                    "Call ended (%(status)s), duration %(duration)s s",
-                    status=call.get("status") or "-",
-                    duration=call.get("duration") or 0,
-                )
-            else:
-                body = _("Call %s", event)
-            Message.create(
-                {
-                    "account_id": account.id,
-                    "conversation_id": conversation.id,
-                    "partner_id": conversation.partner_id.id,
-                    "lead_id": conversation.lead_id.id,
-                    "direction": "inbound" if inbound else "outbound",
-                    "state": "received" if inbound else "sent",
-                    "wamid": wamid,
-                    "message_type": "call",
-                    "body": body,
-                    "timestamp": when,
-                    "payload": call,
-                }
-            )
-            conversation.message_post(body=body)
-        return notes, False
-
-    # ------------------------------------------------------------
-    # Media
-    # ------------------------------------------------------------
-
-    @api.model
-    def _cron_download_media(self, limit=50):
-        """Download the pending media of inbound messages; retry with backoff, then give up."""
-        now = fields.Datetime.now()
-        messages = self.env["crm.whatsapp.message"].search(
-            [
-                ("media_state", "=", "pending"),
-                ("direction", "=", "inbound"),
-                "|",
-                ("next_try_at", "=", False),
-                ("next_try_at", "<=", now),
-            ],
-            order="id",
-            limit=limit,
-        )
-        for message in messages:
-            self._download_media(message)
-            if _auto_commit():  # keep each download done
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-        if len(messages) == limit:
-            self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger()
-
-    def _download_media(self, message):
-        try:
-            api_client = message.account_id._get_api()
-            info = api_client.get_media_info(message.media_id)
-            content = api_client.download_media(info["url"])
-            if not isinstance(content, bytes) or not content:
-                raise ValueError("empty or invalid media content")
-        except (WhatsAppApiError, UserError, KeyError, TypeError, ValueError) as error:
-            # a UserError (account without access token) must not stop the cron for every other message
-            attempts = message.media_attempts + 1
-            if isinstance(error, WhatsAppApiError):
-                reason = f"[{error.code}] {error.details or error.title}"
-            else:
-                reason = error.args[0] if isinstance(error, UserError) else repr(error)
-            _logger.info("WhatsApp media of message %s not downloaded (attempt %s): %s", message.id, attempts, reason)
-            message.write(
-                {
-                    "media_attempts": attempts,
-                    "media_state": "missing" if attempts >= MEDIA_MAX_ATTEMPTS else "pending",
-                    "next_try_at": fields.Datetime.now() + _backoff(attempts),
-                    "error_message": _("Media download failed: %s", reason),
-                }
-            )
-            if message.media_state == "pending":
-                self.env.ref("whatsapp_crm.ir_cron_whatsapp_download_media")._trigger(at=message.next_try_at)
-            return False
-        mimetype = (info.get("mime_type") or message.media_mimetype or "application/octet-stream").split(";")[0]
-        attachment = self.env["ir.attachment"].create(
-            {
-                "name": message.media_filename
-                or wp.media_filename(message.message_type, {"id": message.media_id}, mimetype),
-                "raw": content,
-                "mimetype": mimetype,
-                "res_model": "crm.whatsapp.message",
-                "res_id": message.id,
-            }
-        )
-        message.write(
-            {
-                "attachment_ids": [(4, attachment.id)],
-                "media_state": "done",
-                "media_mimetype": mimetype,
-                "media_attempts": message.media_attempts + 1,
-                "next_try_at": False,
-            }
-        )
-        if message.mail_message_id:
-            message.mail_message_id.attachment_ids = [(4, attachment.id)]
-        return attachment

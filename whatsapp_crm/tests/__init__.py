@@ -10,6 +10,7 @@ from . import test_template_emulator
 from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
+from . import test_webhook_inbound_hook
 from . import test_webhook_messages
 from . import test_webhook_performance
 from . import test_webhook_phone

@@ -328,8 +328,8 @@ class TestWebhookController(WebhookCase):
 
     # Failures and retries
     def _flaky_apply(self, failures=1):
-        Event = type(self.env["crm.whatsapp.webhook.event"])
-        original = Event._apply_inbound_message
+        Message = type(self.env["crm.whatsapp.message"])
+        original = Message._whatsapp_receive
         calls = []
 
         def flaky(event, *args, **kwargs):
@@ -338,7 +338,7 @@ class TestWebhookController(WebhookCase):
                 raise ValueError("database hiccup")
             return original(event, *args, **kwargs)
 
-        return patch.object(Event, "_apply_inbound_message", flaky)
+        return patch.object(Message, "_whatsapp_receive", flaky)
 
     def test_processing_failure_retried_by_cron(self):
         message = self.inbound("text", {"body": "will fail once"})

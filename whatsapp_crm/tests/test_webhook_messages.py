@@ -15,7 +15,7 @@ class TestWebhookMessages(WebhookCase):
         """Run the media cron against the API mock; return the message's attachment."""
         info = {"url": f"https://lookaside.example/{message.media_id}?download=1", "mime_type": mimetype}
         with self.mock_whatsapp_api(responses={("GET", message.media_id): info}):
-            self.env["crm.whatsapp.webhook.event"]._cron_download_media()
+            self.env["crm.whatsapp.message"]._cron_download_media()
         self.assertEqual(message.media_state, "done")
         self.assertEqual(message.mail_message_id.attachment_ids, message.attachment_ids)
         return message.attachment_ids
@@ -64,7 +64,7 @@ class TestWebhookMessages(WebhookCase):
         self.assertFalse(message.attachment_ids, "no download inside the webhook request")
         responses = {("GET", "MEDIA-IMG-1"): {"url": "https://lookaside.example/img", "mime_type": "image/jpeg"}}
         with self.mock_whatsapp_api(responses=responses) as requests:
-            self.env["crm.whatsapp.webhook.event"]._cron_download_media()
+            self.env["crm.whatsapp.message"]._cron_download_media()
         self.assertEqual([r["path"] for r in requests], ["MEDIA-IMG-1", "https://lookaside.example/img"])
         self.assertEqual(message.media_state, "done")
         attachment = message.attachment_ids
@@ -83,7 +83,7 @@ class TestWebhookMessages(WebhookCase):
         self.assertInbound(message, "audio", "Voice message")
         responses = {("GET", "MEDIA-AUD-1"): {"url": "https://lookaside.example/aud", "mime_type": "audio/ogg"}}
         with self.mock_whatsapp_api(responses=responses):
-            self.env["crm.whatsapp.webhook.event"]._cron_download_media()
+            self.env["crm.whatsapp.message"]._cron_download_media()
         self.assertEqual(message.attachment_ids.name, "audio-MEDIA-AUD-1.ogg")
         self.assertEqual(message.attachment_ids.mimetype, "audio/ogg")
 
@@ -103,7 +103,7 @@ class TestWebhookMessages(WebhookCase):
         self.assertInbound(message, "document", "Document: A planta")
         responses = {("GET", "MEDIA-DOC-1"): {"url": "https://lookaside.example/doc", "mime_type": "application/pdf"}}
         with self.mock_whatsapp_api(responses=responses):
-            self.env["crm.whatsapp.webhook.event"]._cron_download_media()
+            self.env["crm.whatsapp.message"]._cron_download_media()
         self.assertEqual(message.attachment_ids.name, "planta.pdf")
         self.assertEqual(message.attachment_ids.mimetype, "application/pdf")
 
@@ -117,7 +117,7 @@ class TestWebhookMessages(WebhookCase):
 
     def test_media_download_failure_retried_then_missing(self):
         message = self.receive(self.inbound("image", {"id": "MEDIA-GONE", "mime_type": "image/jpeg"}))
-        Event = self.env["crm.whatsapp.webhook.event"]
+        Event = self.env["crm.whatsapp.message"]
         with self.mock_whatsapp_api(sim_error=self.api_error(131052)):
             Event._cron_download_media()
             self.assertEqual(message.media_state, "pending")

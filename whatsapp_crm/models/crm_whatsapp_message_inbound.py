@@ -1,0 +1,192 @@
+"""Inbound side of WhatsApp messages: what the webhook's ``messages`` and ``calls`` changes store."""
+
+from odoo import _, api, fields, models
+from odoo.tools import plaintext2html
+
+from ..tools import webhook_payload as wp
+from .crm_whatsapp_message import MEDIA_TYPES
+
+
+class CrmWhatsappMessage(models.Model):
+    _inherit = "crm.whatsapp.message"
+
+    # ------------------------------------------------------------
+    # field = messages (``_whatsapp_webhook_<field>(account, value)``, see crm.whatsapp.webhook.event)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_webhook_messages(self, account, value):
+        """Store the customer messages and apply the statuses of a ``messages`` change.
+
+        :return: ``(notes, wait, received)``: what was not applied, whether a status waits for its
+            message, and the inbound messages stored
+        """
+        notes, received = [], self.browse()
+        contacts = value.get("contacts") or []
+        for message in value.get("messages") or []:
+            wa_id, user_id, _name, _username = wp.sender(message, contacts)
+            if not (wa_id or user_id):
+                # nobody to file it under: retrying would fail the same way
+                notes.append(_("Message %s ignored: no sender.", message.get("id")))
+                continue
+            received |= self._whatsapp_receive(account, message, contacts)
+        status_notes, wait = self._whatsapp_apply_statuses(account, value.get("statuses") or [])
+        for error in value.get("errors") or []:
+            account.message_post(body=_("WhatsApp reported an error: %s", wp.errors_text([error])))
+        return notes + status_notes, wait, received
+
+    @api.model
+    def _whatsapp_receive(self, account, message, contacts):
+        """Store one customer message (once per wamid) with its conversation, contact, lead and chatter post."""
+        wamid = message.get("id")
+        if not wamid or self.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)], limit=1):
+            return self.browse()
+        wa_id, user_id, profile_name, _username = wp.sender(message, contacts)
+        kind = message.get("type") or "unsupported"
+        if kind not in dict(self._fields["message_type"].selection):
+            kind = "unsupported"
+        content = message.get(kind) if isinstance(message.get(kind), dict) else {}
+        when = wp.to_datetime(message.get("timestamp")) or fields.Datetime.now()
+
+        Conversation = self.env["crm.whatsapp.conversation"]
+        conversation = Conversation._find(account, wa_id, user_id)
+        is_new = not conversation or conversation._whatsapp_reopening()
+        if conversation:
+            conversation._update_identity(wa_id, user_id, profile_name)
+        else:
+            conversation = Conversation._find_or_create(account, wa_id, user_id, profile_name)
+        if kind != "system":
+            conversation._register_inbound(when)
+        referral = message.get("referral")
+        lead = conversation._ensure_lead(is_new, referral)
+        if referral and lead and not lead.whatsapp_ctwa_clid and referral.get("ctwa_clid"):
+            lead.whatsapp_ctwa_clid = referral["ctwa_clid"]
+
+        # reactions, edits and revokes name their original message; replies quote one
+        context = message.get("context") or {}
+        original_wamid = wp.original_wamid(message)
+        reply_wamid = context.get("id") or (original_wamid if kind in ("edit", "revoke") else None)
+        wamids = list({original_wamid, reply_wamid} - {None})
+        related = (
+            {m.wamid: m for m in self.search([("account_id", "=", account.id), ("wamid", "in", wamids)])}
+            if wamids
+            else {}
+        )
+        original = related.get(original_wamid, self.browse())
+        values = {
+            "account_id": account.id,
+            "conversation_id": conversation.id,
+            "partner_id": conversation.partner_id.id,
+            "lead_id": lead.id,
+            "direction": "inbound",
+            "state": "received",
+            "wamid": wamid,
+            "message_type": kind,
+            "body": wp.message_body(message, self.env.lang or "en_US"),
+            "timestamp": when,
+            "reply_to_wamid": reply_wamid or False,
+            "reply_to_id": related.get(reply_wamid, self.browse()).id,
+            "reaction_to_id": original.id if kind == "reaction" else False,
+            "forwarded": bool(context.get("forwarded") or context.get("frequently_forwarded")),
+            "referral_data": referral or False,
+            "payload": message,
+        }
+        if kind in MEDIA_TYPES and content.get("id"):
+            values.update(
+                media_id=content["id"],
+                media_mimetype=content.get("mime_type"),
+                media_filename=wp.media_filename(kind, content),
+                media_state="pending",
+            )
+        if message.get("errors"):
+            first = message["errors"][0]
+            values.update(error_code=first.get("code"), error_message=wp.errors_text(message["errors"]))
+        record = self.create(values)
+        if kind == "system" and content.get("type") == "user_changed_number" and content.get("wa_id"):
+            conversation._apply_number_change(content["wa_id"])
+        if original and kind in ("edit", "revoke"):
+            mark = _("(deleted by the customer)") if kind == "revoke" else _("(edited: %s)", values["body"])
+            flag = "revoked" if kind == "revoke" else "edited"
+            original.write({"body": f"{original.body or ''}\n{mark}".strip(), flag: True})
+        record.mail_message_id = record._post_inbound(original).id
+        if values.get("media_state") == "pending":
+            self._trigger_media_cron()
+        return record
+
+    def _post_inbound(self, original):
+        """Post the message as the customer in the lead's chatter, else the contact's."""
+        self.ensure_one()
+        conversation = self.conversation_id
+        thread = self.lead_id or conversation.partner_id
+        if not thread:
+            return self.env["mail.message"]
+        text = self.body or ""
+        if self.message_type == "reaction":
+            text = _(
+                "Reacted %(emoji)s to: %(text)s",
+                emoji=text,
+                text=original.body or wp.original_wamid(self.payload) or "-",
+            )
+        elif self.message_type == "edit":
+            text = _("Edited a message: %s", text)
+        if self.reply_to_id and self.message_type not in ("edit", "revoke"):
+            text = _('In reply to "%(quoted)s": %(text)s', quoted=self.reply_to_id.body or "", text=text)
+        if self.forwarded:
+            text = _("Forwarded: %s", text)
+        # e-mail notifications go through the mail queue: no SMTP in the webhook's path
+        return thread.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False).message_post(
+            author_id=conversation.partner_id.id,
+            body=plaintext2html(text),
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+        )
+
+    # ------------------------------------------------------------
+    # field = calls
+    # ------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_webhook_calls(self, account, value):
+        notes, contacts, received = [], value.get("contacts") or [], self.browse()
+        for call in value.get("calls") or []:
+            event = call.get("event") or call.get("status")
+            wamid = f"{call.get('id')}:{event}"
+            if self.search_count([("account_id", "=", account.id), ("wamid", "=", wamid)], limit=1):
+                continue
+            inbound = call.get("direction", "USER_INITIATED") == "USER_INITIATED"
+            customer = call.get("from") if inbound else call.get("to")
+            wa_id, user_id, profile_name, _username = wp.sender({"from": customer}, contacts)
+            conversation = self.env["crm.whatsapp.conversation"]._find_or_create(account, wa_id, user_id, profile_name)
+            if not conversation:
+                notes.append(_("Call %s ignored: no customer.", call.get("id")))
+                continue
+            when = wp.to_datetime(call.get("timestamp")) or fields.Datetime.now()
+            if inbound:
+                conversation._register_inbound(when)
+            if event == "terminate":
+                body = _(
+                    "Call ended (%(status)s), duration %(duration)s s",
+                    status=call.get("status") or "-",
+                    duration=call.get("duration") or 0,
+                )
+            else:
+                body = _("Call %s", event)
+            record = self.create(
+                {
+                    "account_id": account.id,
+                    "conversation_id": conversation.id,
+                    "partner_id": conversation.partner_id.id,
+                    "lead_id": conversation.lead_id.id,
+                    "direction": "inbound" if inbound else "outbound",
+                    "state": "received" if inbound else "sent",
+                    "wamid": wamid,
+                    "message_type": "call",
+                    "body": body,
+                    "timestamp": when,
+                    "payload": call,
+                }
+            )
+            conversation.message_post(body=body)
+            if inbound:
+                received |= record
+        return notes, False, received
