@@ -4,9 +4,14 @@ from . import crm_whatsapp_template_sync
 from . import crm_whatsapp_template_button
 from . import crm_whatsapp_template_variable
 from . import crm_whatsapp_conversation
+from . import crm_whatsapp_conversation_consent
+from . import crm_whatsapp_consent
+from . import crm_whatsapp_consent_history
+from . import crm_whatsapp_consent_keyword
 from . import crm_whatsapp_message
 from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_message_template
+from . import crm_whatsapp_message_consent
 from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner

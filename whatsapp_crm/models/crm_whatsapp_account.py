@@ -54,6 +54,30 @@ class CrmWhatsappAccount(models.Model):
         required=True,
     )
     webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url")
+    # Consent (see crm.whatsapp.consent)
+    consent_window_replies = fields.Boolean(
+        "Answer Opted-out Customers in Their Window",
+        default=True,
+        help="A customer who opted out may still be answered within 24 hours of their own message.",
+    )
+    marketing_cap_count = fields.Integer(
+        "Marketing Templates per Customer", default=0, help="At most this many in the period below; 0: no cap."
+    )
+    marketing_cap_days = fields.Integer("Period (days)", default=7)
+    consent_stop_reply = fields.Text(
+        "Reply to a Stop Keyword",
+        translate=True,
+        default=lambda self: self.env._(
+            "You will not receive our messages any more. Send START to receive them again."
+        ),
+        help="Sent once when a customer's keyword stops our messages; empty: no reply.",
+    )
+    consent_start_reply = fields.Text(
+        "Reply to a Start Keyword",
+        translate=True,
+        default=lambda self: self.env._("Welcome back! You will receive our messages again."),
+        help="Sent once when a customer's keyword resumes our messages; empty: no reply.",
+    )
 
     _sql_constraints = [
         ("phone_number_id_unique", "unique(phone_number_id)", "This phone number ID is already configured."),

@@ -10,6 +10,21 @@ RESYNC_CODES = (132000, 132001)
 class CrmWhatsappMessage(models.Model):
     _inherit = "crm.whatsapp.message"
 
+    def _get_send_refusal(self):
+        reason = super()._get_send_refusal()
+        template = self.template_id
+        if self.message_type != "template" or not template:
+            return reason
+        if template.status != "approved" and template.active:
+            statuses = dict(template._fields["status"]._description_selection(self.env))
+            return _(
+                "Only approved templates can be sent: %(template)s is %(status)s at WhatsApp%(reason)s.",
+                template=template.display_name,
+                status=statuses.get(template.status, template.status).lower(),
+                reason=f" ({template.rejection_reason})" if template.rejection_reason else "",
+            )
+        return reason
+
     def _handle_api_error(self, error):
         super()._handle_api_error(error)
         if error.code in RESYNC_CODES:

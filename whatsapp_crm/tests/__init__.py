@@ -1,5 +1,6 @@
 from . import test_cloud_api_emulator
 from . import test_coexistence
+from . import test_consent
 from . import test_crm_whatsapp_account
 from . import test_outbound_composer
 from . import test_outbound_send
@@ -8,6 +9,7 @@ from . import test_outbound_throttle
 from . import test_template
 from . import test_template_emulator
 from . import test_ui
+from . import test_ui_consent
 from . import test_webhook_concurrency
 from . import test_webhook_controller
 from . import test_webhook_inbound_hook

@@ -255,7 +255,7 @@ class TestTemplateSending(TemplateCase):
             message._send()
             self.assertFalse(self.sent_payloads())
         self.assertEqual(message.state, "refused")
-        self.assertIn("approved", message.error_message)
+        self.assertIn("Only approved templates can be sent: spring_offer [en_US] is pending", message.error_message)
 
     def test_only_approved_active_templates_offered(self):
         Template = self.env["crm.whatsapp.template"]
