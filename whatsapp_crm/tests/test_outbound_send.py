@@ -321,8 +321,10 @@ class TestOutboundRetry(OutboundCase):
         with self.mock_whatsapp_api(sim_error=self.api_error(131050)):
             message._send()
         self.assertEqual(message.state, "failed")
-        self.assertTrue(self.env["phone.blacklist"].sudo().search([("number", "=", "+32470123456")]))
-        # nothing more goes to this number
+        consent = self.env["crm.whatsapp.consent"].search([("number", "=", "+32470123456")])
+        self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
+        # no more marketing goes to this number
+        self.template.category = "marketing"
         with self.mock_whatsapp_api():
             self._template_message()._send()
         self.assertFalse(self._wa_requests)
