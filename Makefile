@@ -4,15 +4,20 @@ PYTHON ?= python3
 .PHONY: help run test lint format bench readme
 
 help:
-	@echo "make run     Odoo with whatsapp_crm and the local Cloud API emulator (http://localhost:8069)"
+	@echo "make run     the demo: Odoo with whatsapp_crm, the Cloud API emulator and its customer phone page"
+	@echo "             (PORT=8069 EMULATOR_PORT=8099 DB=whatsapp_crm; the database is created once)"
 	@echo "make test    install on a fresh database and run the whole test suite"
 	@echo "make lint    ruff and pylint-odoo's mandatory checks"
 	@echo "make format  ruff format"
 	@echo "make readme  rebuild whatsapp_crm/README.rst from whatsapp_crm/readme/"
 	@echo "make bench   performance figures against the local Cloud API emulator"
 
+PORT ?= 8069
+EMULATOR_PORT ?= 8099
+DB ?= whatsapp_crm
+
 run:
-	$(PYTHON) scripts/dev.py run
+	$(PYTHON) scripts/dev.py run --port=$(PORT) --emulator-port=$(EMULATOR_PORT) --database=$(DB)
 
 test:
 	$(PYTHON) scripts/dev.py test

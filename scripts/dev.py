@@ -2,7 +2,7 @@
 """Run or test whatsapp_crm with an installed Odoo 18.
 
     python3 scripts/dev.py test   # fresh database, whole suite, closing line "N passed, N failed, N skipped"
-    python3 scripts/dev.py run    # Odoo on http://localhost:8069 with the module and the local Cloud API emulator
+    python3 scripts/dev.py run    # the demo: Odoo and the Cloud API emulator (env PORT, EMULATOR_PORT, DB)
 
 Odoo is found through $ODOO_BIN, else `odoo-bin` or `odoo` on $PATH.
 """
@@ -137,34 +137,9 @@ def command_test(args):
 
 
 def command_run(args):
-    odoo_bin = find_odoo()
-    check_postgres()
-    # The emulator's defaults are the demo account's. The demo conversations never went through it,
-    # so it leaves the 24-hour window to Odoo, which checks it before every send anyway.
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / MODULE / "tests" / "cloud_api_emulator.py"),
-            f"--port={args.emulator_port}",
-            f"--webhook-url=http://127.0.0.1:{args.port}/{MODULE}/webhook",
-            "--no-window",
-        ]
-    )
-    try:
-        return subprocess.run(
-            [
-                odoo_bin,
-                "-d",
-                args.database,
-                f"--addons-path={addons_path(odoo_bin)}",
-                "-i",
-                MODULE,
-                f"--http-port={args.port}",
-            ],
-            check=False,
-        ).returncode
-    finally:
-        emulator.terminate()
+    import demo  # noqa: PLC0415 (only `run` needs it)
+
+    return demo.run(args)
 
 
 def main():
@@ -176,9 +151,9 @@ def main():
     test.add_argument("--log")
     test.add_argument("--keep", action="store_true", help="keep the database afterwards")
     run = sub.add_parser("run", help="run Odoo with the module and the local Cloud API emulator")
-    run.add_argument("--database", default=MODULE)
-    run.add_argument("--port", type=int, default=8069)
-    run.add_argument("--emulator-port", type=int, default=8099)
+    run.add_argument("--database", default=os.environ.get("DB") or MODULE)
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8069))
+    run.add_argument("--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT") or 8099))
     args = parser.parse_args()
     return {"test": command_test, "run": command_run}[args.command](args)
 

@@ -30,6 +30,7 @@
         "views/ir_actions_server_views.xml",
     ],
     "demo": [
+        "demo/res_users_demo.xml",
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
     ],

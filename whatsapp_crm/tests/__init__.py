@@ -2,6 +2,7 @@ from . import test_cloud_api_emulator
 from . import test_coexistence
 from . import test_consent
 from . import test_crm_whatsapp_account
+from . import test_customer_phone
 from . import test_outbound_composer
 from . import test_outbound_send
 from . import test_outbound_server_action

@@ -28,6 +28,11 @@ The same controls over HTTP, for demos and benchmarks driving it from another pr
   ``{"template": name or id, "event": "APPROVED"}``
 - ``POST /_emulator/config`` ``{"throughput": 10, "latency": 0.2, "enforce_window": false, ...}``
 - ``POST /_emulator/reset``; ``GET /_emulator/requests``, ``/_emulator/webhooks``, ``/_emulator/messages``
+
+The customer phone page, ``GET /phone/`` (files in ``customer_phone/`` beside this file), plays the
+customers in a browser: every action is one of the controls above, so it reaches Odoo as a signed
+webhook. It reads a customer's chat, with the business messages' last status, from
+``POST /_emulator/chat`` ``{"wa_id": ...}``, and media from ``GET /phone/media/<id>``.
 """
 
 import argparse
@@ -48,6 +53,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 _logger = logging.getLogger(__name__)
@@ -73,6 +79,11 @@ DEFAULT_MIME_TYPES = {
     "sticker": "image/webp",
 }
 STATUS_ORDER = ("sent", "delivered", "read")
+PHONE_DIR = Path(__file__).resolve().with_name("customer_phone")
+PHONE_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".jpg": "image/jpeg", ".png": "image/png", ".svg": "image/svg+xml", ".ogg": "audio/ogg",
+}  # fmt: skip
 # settings that ``POST /_emulator/config`` may change
 CONFIG_KEYS = {
     "throughput", "enforce_window", "auto_statuses", "status_delay", "latency", "template_status", "page_size",
@@ -271,9 +282,9 @@ def _inbound_media(message, kw):
 
 def _inbound_location(message, kw):
     location = {"latitude": kw.get("latitude", 48.8584), "longitude": kw.get("longitude", 2.2945)}
-    for key in ("name", "address", "url"):
-        if kw.get(key):
-            location[key] = kw[key]
+    for key in ("name", "address", "url"):  # ``name`` is the customer's: the place's is ``location_name``
+        if kw.get(f"location_{key}") or kw.get(key):
+            location[key] = kw.get(f"location_{key}") or kw[key]
     message["location"] = location
 
 
@@ -663,7 +674,9 @@ class CloudApiEmulator:
         if status != 200:
             _logger.info("Webhook to %s answered %s: %s", self.webhook_url, status, answer[:200])
         with self._lock:
-            self.webhooks.append({"url": self.webhook_url, "body": body, "headers": headers, "status": status})
+            self.webhooks.append(
+                {"url": self.webhook_url, "body": body, "headers": headers, "status": status, "at": time.time()}
+            )
         return status, answer
 
     def _emit_statuses_later(self, wamid):
@@ -799,7 +812,9 @@ class CloudApiEmulator:
                 )
             self._send_times.append(now)
             wamid = new_wamid(wa_id)
-            self.sent_messages[wamid] = {"to": wa_id, "type": message_type, "category": category, "payload": payload}
+            self.sent_messages[wamid] = {
+                "to": wa_id, "type": message_type, "category": category, "payload": payload, "at": time.time(),
+            }  # fmt: skip
         if self.auto_statuses and self.webhook_url:
             self._emit_statuses_later(wamid)
         contact = {"input": recipient, "wa_id": wa_id} if payload.get("to") else {"input": recipient, "user_id": wa_id}
@@ -1104,9 +1119,85 @@ class CloudApiEmulator:
         elif action == "config":
             for key in CONFIG_KEYS & data.keys():
                 setattr(self, key, data[key])
+        elif action == "chat":
+            return self.chat(data["wa_id"])
         else:
             raise KeyError(action)
         return {"success": True}
+
+    # Customer phone page
+    def chat(self, wa_id):
+        """What a customer's phone shows: their messages and the business's, oldest first.
+
+        Each item: ``direction`` (in: from the customer), ``wamid``, ``type``, ``at`` (epoch),
+        the message's own object (``message``), the business message's last ``status`` and, for
+        templates, the stored ``template`` (its components) to render. Customer messages tell
+        whether the webhook was accepted (``webhook_status``).
+        """
+        wa_id = _wa_id(wa_id)
+        with self._lock:
+            webhooks, sent = list(self.webhooks), list(self.sent_messages.items())
+        items, statuses = [], {}
+        for webhook in webhooks:
+            for entry in json.loads(webhook["body"]).get("entry", []):
+                for change in entry.get("changes", []):
+                    value = change.get("value") or {}
+                    for status in value.get("statuses") or []:
+                        statuses[status["id"]] = status["status"]
+                    for message in value.get("messages") or []:
+                        if message.get("from") == wa_id:
+                            items.append(
+                                {
+                                    "direction": "in",
+                                    "wamid": message["id"],
+                                    "type": message["type"],
+                                    "at": webhook.get("at", 0),
+                                    "message": message.get(message["type"]),
+                                    "context": message.get("context"),
+                                    "webhook_status": webhook["status"],
+                                }
+                            )
+        for wamid, message in sent:
+            if message["to"] != wa_id:
+                continue
+            payload = message["payload"]
+            item = {
+                "direction": "out",
+                "wamid": wamid,
+                "type": message["type"],
+                "at": message.get("at", 0),
+                "message": payload.get(message["type"]),
+                "context": payload.get("context"),
+                "status": statuses.get(wamid, "accepted"),
+            }
+            if message["type"] == "template":
+                template = payload["template"]
+                stored = next(
+                    (
+                        t
+                        for t in self.templates
+                        if t["name"] == template.get("name")
+                        and t["language"] == template.get("language", {}).get("code")
+                    ),
+                    None,
+                )
+                item["template"] = stored and stored["components"]
+            items.append(item)
+        items.sort(key=lambda item: item["at"])
+        return {"wa_id": wa_id, "messages": items, "business": self.verified_name, "phone": self.display_phone_number}
+
+    def phone_file(self, path):
+        """``(status, content type, bytes)`` of a phone page file or of a stored media."""
+        relative = path[len("/phone") :].strip("/") or "index.html"
+        if relative.startswith("media/"):
+            media = self.media.get(relative[len("media/") :])
+            if media is None:
+                return 404, "text/plain", b"no such media"
+            return 200, media["mime_type"], media["content"]
+        file = (PHONE_DIR / relative).resolve()
+        if PHONE_DIR not in file.parents or not file.is_file():
+            return 404, "text/plain", b"not found"
+        return 200, PHONE_CONTENT_TYPES.get(file.suffix, "application/octet-stream"), file.read_bytes()
 
 
 _VALIDATORS = {
@@ -1209,7 +1300,15 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if url.path.startswith("/_emulator/"):
+        if url.path == "/phone":
+            self.send_response(301)
+            self.send_header("Location", "/phone/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if url.path.startswith("/phone/"):
+            status, content_type, content = emulator.phone_file(url.path)
+        elif url.path.startswith("/_emulator/"):
             try:
                 data = json.loads(body or b"{}")
                 status, result = 200, emulator.control(self.command, url.path, data)
@@ -1252,6 +1351,7 @@ def main(argv=None):
     parser.add_argument("--phone-number-id", default="100000000000002")
     parser.add_argument("--waba-id", default="100000000000001")
     parser.add_argument("--display-phone-number", default="+1 555 0100")
+    parser.add_argument("--verified-name", default="Emulated Business", help="the business name customers see")
     parser.add_argument("--throughput", type=int, default=80, help="messages/s per phone number (0: no cap)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--template-status", default="PENDING", choices=["APPROVED", "PENDING"])
@@ -1260,6 +1360,7 @@ def main(argv=None):
     parser.add_argument("--no-window", action="store_true", help="do not enforce the 24-hour window")
     parser.add_argument("--no-statuses", action="store_true", help="do not emit sent/delivered/read")
     parser.add_argument("--status-delay", type=float, default=1.0)
+    parser.add_argument("--templates", help="JSON file of templates to know: [{name, language, status, components...}]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = CloudApiEmulator(
@@ -1270,6 +1371,7 @@ def main(argv=None):
         phone_number_id=args.phone_number_id,
         waba_id=args.waba_id,
         display_phone_number=args.display_phone_number,
+        verified_name=args.verified_name,
         webhook_url=args.webhook_url,
         throughput=args.throughput,
         latency=args.latency,
@@ -1280,8 +1382,14 @@ def main(argv=None):
         enforce_window=not args.no_window,
         auto_statuses=not args.no_statuses,
         status_delay=args.status_delay,
-    ).start()
+    )
+    if args.templates:
+        with open(args.templates, encoding="utf-8") as file:
+            for template in json.load(file):
+                emulator.add_template(**template)
+    emulator.start()
     _logger.info("WhatsApp Cloud API emulator on %s, webhooks to %s", emulator.base_url, args.webhook_url)
+    _logger.info("Customer phone page: %s/phone/", emulator.base_url)
     try:
         emulator._thread.join()
     except KeyboardInterrupt:

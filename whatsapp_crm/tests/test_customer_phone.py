@@ -1,0 +1,75 @@
+"""The emulator's customer phone page, in Chromium: what the customer does reaches Odoo."""
+
+from odoo.tests import HttpCase, tagged
+
+from .common import WhatsappCase, WhatsappEmulatorMixin
+
+CUSTOMER = "385911234567"
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
+    def _wait_for_bubble(self, selector, text):
+        """Browser code: log success once a bubble matching ``selector`` shows ``text``."""
+        return f"""
+            const deadline = Date.now() + 20000;
+            (function wait() {{
+                const bubble = [...document.querySelectorAll({selector!r})]
+                    .find((node) => node.textContent.includes({text!r}));
+                if (bubble && !bubble.querySelector(".ticks.failed")) {{
+                    console.log("test successful");
+                }} else if (Date.now() > deadline) {{
+                    console.error("no bubble " + {selector!r} + " with " + {text!r} + ": "
+                        + document.getElementById("messages").textContent);
+                }} else {{
+                    setTimeout(wait, 100);
+                }}
+            }})();
+        """
+
+    def _open_phone(self, emulator, code):
+        self.browser_js(
+            f"{emulator.base_url}/phone/?wa_id={CUSTOMER}&name=Ivana%20Horvat",
+            code,
+            ready="!document.getElementById('phone').hidden",
+        )
+
+    def test_message_typed_on_the_phone_arrives_in_odoo(self):
+        emulator = self.start_emulator()
+        text = "Dobar dan, imate li hrastov stol na zalihi?"
+        code = f"""
+            document.getElementById("text").value = {text!r};
+            document.getElementById("send").click();
+        """ + self._wait_for_bubble(".bubble.in", text)
+        self._open_phone(emulator, code)
+        webhook = emulator.webhooks[-1]
+        self.assertEqual(webhook["status"], 200, "Odoo accepted the signed webhook")
+        self.assertTrue(webhook["headers"]["X-Hub-Signature-256"].startswith("sha256="))
+        message = self.env["crm.whatsapp.message"].search([("body", "=", text)])
+        self.assertEqual(len(message), 1)
+        self.assertEqual(message.direction, "inbound")
+        self.assertEqual(message.conversation_id.wa_id, CUSTOMER)
+        self.assertEqual(message.conversation_id.account_id, self.account)
+        self.assertEqual(message.conversation_id.profile_name, "Ivana Horvat")
+
+    def test_reply_from_odoo_shows_on_the_phone_with_its_ticks(self):
+        emulator = self.start_emulator(auto_statuses=True, status_delay=0.05)
+        emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Imate li hrast?")
+        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
+        self.assertEqual(len(conversation), 1)
+        answer = "Imamo, hrastov stol je na zalihi."
+        reply = self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": conversation.id,
+                "partner_id": conversation.partner_id.id,
+                "lead_id": conversation.lead_id.id,
+                "author_id": self.env.uid,
+                "direction": "outbound",
+                "message_type": "text",
+                "body": answer,
+            }
+        )
+        reply._send(raise_exception=True)
+        self._open_phone(emulator, self._wait_for_bubble(".bubble.out:has(.ticks.read)", answer))
+        self.assertEqual(emulator.sent_messages[reply.wamid]["to"], CUSTOMER)
