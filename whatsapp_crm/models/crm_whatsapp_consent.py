@@ -107,7 +107,9 @@ class CrmWhatsappConsent(models.Model):
         return result
 
     def unlink(self):
-        raise UserError(_("Consents are kept with their history: they cannot be deleted."))
+        if self:
+            raise UserError(_("Consents are kept with their history: they cannot be deleted."))
+        return super().unlink()
 
     @api.model
     def _check_proof(self, vals):

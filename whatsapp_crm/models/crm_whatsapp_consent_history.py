@@ -37,4 +37,6 @@ class CrmWhatsappConsentHistory(models.Model):
         return super().write(vals)
 
     def unlink(self):
-        raise UserError(_("The consent history is never deleted."))
+        if self:
+            raise UserError(_("The consent history is never deleted."))
+        return super().unlink()

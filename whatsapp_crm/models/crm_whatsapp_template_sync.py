@@ -163,6 +163,18 @@ class CrmWhatsappTemplate(models.Model):
             examples[key] = example
         return examples
 
+    def _whatsapp_meta_components(self):
+        """The components Meta holds for this template, as far as Odoo knows them (for the
+        emulator of ``make run``): the examples are the variables' fallbacks, where given."""
+        self.ensure_one()
+        variables = self._variables_by_key()
+        examples = {
+            key: variables[key].default_value or variables[key].fixed_value or ""
+            for key in self._placeholders()
+            if key in variables
+        }
+        return wt.creation_components(self._as_dict(), examples, header_handle="4::example")
+
     def _creation_values(self, header_handle=None):
         self.ensure_one()
         return {

@@ -1386,6 +1386,9 @@ def main(argv=None):
     if args.templates:
         with open(args.templates, encoding="utf-8") as file:
             for template in json.load(file):
+                # the database's copy of a template replaces the emulator's own (demo) one
+                key = (template.get("name"), template.get("language", "en_US"))
+                emulator.templates = [t for t in emulator.templates if (t["name"], t["language"]) != key]
                 emulator.add_template(**template)
     emulator.start()
     _logger.info("WhatsApp Cloud API emulator on %s, webhooks to %s", emulator.base_url, args.webhook_url)
