@@ -35,6 +35,9 @@
         "demo/crm_whatsapp_conversation_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "whatsapp_crm/static/src/core/**/*",
+        ],
         "web.assets_tests": [
             "whatsapp_crm/static/tests/tours/**/*",
         ],

@@ -9,6 +9,9 @@ from . import crm_whatsapp_consent
 from . import crm_whatsapp_consent_history
 from . import crm_whatsapp_consent_keyword
 from . import crm_whatsapp_message
+from . import crm_whatsapp_message_policy
+from . import crm_whatsapp_message_queue
+from . import crm_whatsapp_message_status
 from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_message_template
 from . import crm_whatsapp_message_consent
@@ -16,3 +19,6 @@ from . import crm_whatsapp_webhook_event
 from . import crm_lead
 from . import res_partner
 from . import ir_actions_server
+from . import mail_thread
+from . import mail_message
+from . import mail_notification

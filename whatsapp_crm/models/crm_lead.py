@@ -46,6 +46,26 @@ class CrmLead(models.Model):
             values["campaign_id"] = campaign.id
         return values
 
+    def _whatsapp_get_recipients_info(self, account=None):
+        """A lead's message is about the lead, goes to its number or its customer's, and a
+        conversation started from it is answered by its salesperson. Its own conversation of the
+        account comes first."""
+        result = super()._whatsapp_get_recipients_info(account=None)
+        for lead in self:
+            info = result[lead.id]
+            info["lead"] = lead
+            info["user"] = lead.user_id or info["user"]
+            if account:
+                info["conversation"] = lead.sudo().whatsapp_conversation_ids.filtered(
+                    lambda c: c.account_id == account
+                )[:1]
+        if account:
+            self._whatsapp_find_conversations(account, result)
+        return result
+
+    def _whatsapp_conversations(self):
+        return super()._whatsapp_conversations() | self.sudo().whatsapp_conversation_ids
+
     def action_open_whatsapp(self):
         self.ensure_one()
         return self.env["crm.whatsapp.message"]._action_open([("lead_id", "=", self.id)])

@@ -2,7 +2,7 @@ import json
 import secrets
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..tools.whatsapp_cloud_api import DEFAULT_BASE_URL, DEFAULT_VERSION, WhatsAppApiError, WhatsAppCloudApi
 
@@ -192,6 +192,10 @@ class CrmWhatsappAccount(models.Model):
         }
 
     def action_regenerate_verify_token(self):
+        """A new verify token (managers only): Meta's webhook subscription must be set up again."""
+        if not self.env.su and not self.env.user.has_group("whatsapp_crm.group_whatsapp_crm_manager"):
+            raise AccessError(_("Only WhatsApp managers can regenerate the verify token."))
+        self.check_access("read")
         for account in self:
             account.sudo().verify_token = _new_verify_token()
 

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
+from odoo.osv import expression
 
 from ..tools import webhook_payload as wp
 from ..tools.phone import wa_digits, wa_id_variants
@@ -15,7 +17,8 @@ class CrmWhatsappConversation(models.Model):
     _description = "WhatsApp Conversation"
     _inherit = ["mail.thread"]
     _order = "last_message_at desc, id desc"
-    _rec_name = "display_name"
+    # display_name is computed: name_search looks in what it shows (see _search_display_name)
+    _rec_names_search = ["partner_id.name", "profile_name", "wa_id", "wa_user_id"]
 
     account_id = fields.Many2one("crm.whatsapp.account", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="account_id.company_id", store=True)
@@ -82,6 +85,88 @@ class CrmWhatsappConversation(models.Model):
         )
         for conversation in self:
             conversation.wa_message_count = counts.get(conversation, 0)
+
+    @api.model
+    def _search_display_name(self, operator, value):
+        """The name is computed (contact, profile name, number): search its parts, and the number
+        also as digits ("+55 11 98765" finds 551198765...)."""
+        domain = super()._search_display_name(operator, value)
+        digits = "".join(filter(str.isdigit, value)) if isinstance(value, str) else ""
+        if digits and digits != value and operator not in expression.NEGATIVE_TERM_OPERATORS:
+            domain = expression.OR([domain, [("wa_id", operator, digits)]])
+        return domain
+
+    # ------------------------------------------------------------
+    # Only the system writes what the system knows
+    # ------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_system_fields(self):
+        """Fields only the system writes: the customer's identity, the account, the window and
+        the opt-outs WhatsApp reports. State changes go through the buttons. Extend to protect more."""
+        return {
+            "account_id",
+            "company_id",
+            "wa_id",
+            "wa_user_id",
+            "profile_name",
+            "state",
+            "last_inbound_at",
+            "last_message_at",
+            "window_expires_at",
+        }
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            raise AccessError(_("WhatsApp conversations are started by WhatsApp or by sending a message."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            forbidden = self._whatsapp_system_fields() & vals.keys()
+            if forbidden:
+                raise AccessError(
+                    _(
+                        "Only the system changes these fields of a WhatsApp conversation: %s",
+                        ", ".join(sorted(forbidden)),
+                    )
+                )
+            if vals.get("lead_id"):
+                # a user links a lead they can read, nothing else
+                self.env["crm.lead"].browse(vals["lead_id"]).check_access("read")
+            if vals.get("partner_id"):
+                self.env["res.partner"].browse(vals["partner_id"]).check_access("read")
+        return super().write(vals)
+
+    # ------------------------------------------------------------
+    # The send API (see mail_thread.py)
+    # ------------------------------------------------------------
+
+    def _whatsapp_get_recipients_info(self, account=None):
+        """A conversation is its customer: its number (or user id), contact, lead and assignee.
+        On another account, the same customer's conversation there."""
+        result = {}
+        for conversation in self:
+            same = not account or conversation.account_id == account
+            result[conversation.id] = {
+                "partner": conversation.partner_id,
+                "number": f"+{conversation.wa_id}" if conversation.wa_id else False,
+                "lead": conversation.lead_id,
+                "conversation": conversation.sudo() if same else self.sudo().browse(),
+                "user": conversation.user_id,
+            }
+        if account:
+            self._whatsapp_find_conversations(account, result)
+            for conversation in self.filtered(lambda c: c.wa_user_id and not c.wa_id):
+                info = result[conversation.id]
+                info["conversation"] = info["conversation"] or self.sudo()._find(
+                    account, wa_user_id=conversation.wa_user_id
+                )
+        return result
+
+    def _whatsapp_conversations(self):
+        return self.sudo()
 
     def _recipient_payload(self):
         """Addressing of an outbound message: the number, else the business-scoped user id."""
@@ -318,7 +403,9 @@ class CrmWhatsappConversation(models.Model):
         )
 
     def action_close(self):
-        self.write({"state": "closed"})
+        self.check_access("write")
+        self.sudo().write({"state": "closed"})
 
     def action_reopen(self):
-        self.write({"state": "open"})
+        self.check_access("write")
+        self.sudo().write({"state": "open"})

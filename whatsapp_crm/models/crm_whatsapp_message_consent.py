@@ -81,6 +81,12 @@ class CrmWhatsappMessage(models.Model):
 
     def _whatsapp_opt_out_reason(self, consent, scope_labels):
         sources = dict(consent._fields["source"]._description_selection(self.env))
+        if consent.scope == "marketing":
+            return _(
+                "The customer stopped marketing messages on %(date)s (%(origin)s): only service messages are allowed.",
+                date=fields.Date.to_string(consent.changed_at),
+                origin=sources.get(consent.source, consent.source),
+            )
         return _(
             "The customer opted out of %(scope)s on %(date)s (%(origin)s).",
             scope=scope_labels[consent.scope].lower(),
@@ -130,11 +136,16 @@ class CrmWhatsappMessage(models.Model):
         stamps.append(fields.Datetime.now())  # this one counts for the next of the batch
         return False
 
-    def _get_send_refusal(self):
-        return super()._get_send_refusal() or self._whatsapp_consent_refusals().get(self, (None, False))[1]
+    def _whatsapp_policy_refusals(self):
+        refusals = super()._whatsapp_policy_refusals()
+        candidates = self.filtered(lambda m: m.id not in refusals)
+        for message, refusal in candidates._whatsapp_consent_refusals().items():
+            refusals[message.id] = refusal
+        return refusals
 
-    def _whatsapp_record_opt_out(self):
-        """WhatsApp refused a message because the customer stopped marketing (131050): a consent."""
+    def _whatsapp_record_opt_out(self, error=None):
+        """WhatsApp refused a message because the customer stopped marketing (131050): a marketing
+        opt-out consent. Never ``phone.blacklist``, which would also stop SMS and service replies."""
         entries = [
             {
                 **message.conversation_id._whatsapp_consent_customer(),

@@ -210,10 +210,12 @@ class CrmWhatsappTemplate(models.Model):
         self.ensure_one()
         return {variable.key: variable for variable in self.variable_ids}
 
-    def _render_values_batch(self, records):
+    def _render_values_batch(self, records, errors=None):
         """``{record id: {key: text}}`` for every placeholder, rendered for all ``records`` at once
         through ``mail.render.mixin`` (one rendering of all the field variables, read in batch).
 
+        :param errors: a dict: a record lacking a value is left out, with its reason in ``errors``
+            (by record id), instead of raising
         :raises UserError: a placeholder without a value (no variable, empty field and no fallback)
         """
         self.ensure_one()
@@ -235,16 +237,19 @@ class CrmWhatsappTemplate(models.Model):
                 variable = variables.get(key)
                 value = variable._finish(raw.get(key), records._name) if variable else ""
                 if not value:
-                    raise UserError(
-                        _(
-                            "The variable {{%(placeholder)s}} of template %(template)s has no value for %(record)s.",
-                            placeholder=key,
-                            template=self.display_name,
-                            record=record.display_name,
-                        )
+                    reason = _(
+                        "The variable {{%(placeholder)s}} of template %(template)s has no value for %(record)s.",
+                        placeholder=key,
+                        template=self.display_name,
+                        record=record.display_name,
                     )
+                    if errors is None:
+                        raise UserError(reason)
+                    errors[record.id] = reason
+                    break
                 values[key] = value
-            result[record.id] = values
+            else:
+                result[record.id] = values
         return result
 
     def _render_values(self, record):

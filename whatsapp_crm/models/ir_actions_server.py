@@ -61,25 +61,19 @@ class IrActionsServer(models.Model):
         records = eval_context.get("records") or eval_context.get("record")
         if not records or self._is_recompute():
             return False
-        composer_values = {
-            "res_model": records._name,
-            "res_ids": repr(records.ids),
-            "composition_mode": "mass",
-            "kind": "template" if self.whatsapp_crm_template_id else "text",
-            "template_id": self.whatsapp_crm_template_id.id,
-            "body": self.whatsapp_crm_body,
-        }
-        account = self.whatsapp_crm_account_id or self.whatsapp_crm_template_id.account_id
-        if account:
-            composer_values["account_id"] = account.id
-        composer = self.env["crm.whatsapp.composer"].create(composer_values)
-        if not composer.account_id:
+        account = (
+            self.whatsapp_crm_account_id
+            or self.whatsapp_crm_template_id.account_id
+            or records._whatsapp_default_account()
+        )
+        if not account:
             # an automation must not block the change that triggered it (e.g. a lead from the website)
             _logger.info("Action %s: no WhatsApp account for %s, nothing sent.", self.name, records)
             return False
-        messages = composer._create_messages()
-        if self.whatsapp_crm_send_now and len(records) == 1:
-            messages._send()
-        else:
-            messages._enqueue()
+        records._message_whatsapp(
+            body=self.whatsapp_crm_body or "",
+            account=account,
+            template=self.whatsapp_crm_template_id or None,
+            send_now=self.whatsapp_crm_send_now and len(records) == 1,
+        )
         return False

@@ -58,6 +58,15 @@ class ResPartner(models.Model):
         action["context"] = {"default_partner_id": self.id}
         return action
 
+    def _whatsapp_get_recipients_info(self, account=None):
+        """A contact is its own customer: its mobile, else its phone."""
+        result = super()._whatsapp_get_recipients_info(account=None)
+        for partner in self:
+            result[partner.id]["partner"] = partner
+        if account:
+            self._whatsapp_find_conversations(account, result)
+        return result
+
     def _whatsapp_wa_id(self):
         """The partner's number as a wa_id (mobile first), or False."""
         self.ensure_one()

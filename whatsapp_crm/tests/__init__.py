@@ -9,6 +9,7 @@ from . import test_outbound_server_action
 from . import test_outbound_throttle
 from . import test_template
 from . import test_template_emulator
+from . import test_security
 from . import test_ui
 from . import test_ui_consent
 from . import test_webhook_concurrency

@@ -18,6 +18,18 @@ WABA_ID = "209000000000001"
 
 _wamid_counter = itertools.count(1)
 
+# What ``sim_error`` may name, as WhatsAppApiError arguments.
+SIM_ERRORS = {
+    "timeout": {"title": "ReadTimeout", "retryable": True, "timeout": True, "request_sent": True},
+    "connection": {"title": "ConnectionError", "retryable": True},
+    "rate_limit": {"code": 130429, "title": "(#130429) Rate limit hit", "http_status": 400},
+    "http_429": {"title": "Too Many Requests", "http_status": 429},
+    "opt_out": {"code": 131050, "title": "(#131050) User stopped marketing messages", "http_status": 400},
+    "token": {"code": 190, "title": "(#190) Invalid OAuth access token", "http_status": 401},
+    "server": {"title": "Internal Server Error", "http_status": 500},
+    "window": {"code": 131047, "title": "(#131047) Re-engagement message", "http_status": 400},
+}
+
 
 def new_wamid():
     return f"wamid.TEST{next(_wamid_counter):012d}"
@@ -56,6 +68,9 @@ class WhatsappCase(common.TransactionCase):
         cls.user_salesman = common.new_test_user(
             cls.env, login="wa_salesman", groups="sales_team.group_sale_salesman", name="Sally Sales"
         )
+        cls.user_salesman_2 = common.new_test_user(
+            cls.env, login="wa_salesman_2", groups="sales_team.group_sale_salesman", name="Bob Other Sales"
+        )
         cls.user_manager = common.new_test_user(
             cls.env, login="wa_manager", groups="sales_team.group_sale_manager", name="Manny Manager"
         )
@@ -63,11 +78,13 @@ class WhatsappCase(common.TransactionCase):
     # Graph API mock
     @contextmanager
     def mock_whatsapp_api(self, sim_error=None, responses=None):
-        """Patch the client's single request method.
+        """Patch the client's single request method (the gateway mock, like sms's ``mockSMSGateway``).
 
         Records every call in ``self._wa_requests`` (dicts: method, path, json, params).
-        :param sim_error: a ``WhatsAppApiError`` raised by every call, or a list of errors
-            (``None`` entries succeed) consumed one per call.
+        :param sim_error: what every call raises, or a list of them (``None`` entries succeed)
+            consumed one per call: a ``WhatsAppApiError``, a Meta error code (int), or one of
+            ``SIM_ERRORS`` ("timeout": the answer is lost after the request left, "connection":
+            the request never left, "rate_limit", "opt_out", "token", "server", "window", "http_429").
         :param responses: ``{(method, path suffix): result}`` overriding the default answers.
         """
         self._wa_requests = []
@@ -82,7 +99,7 @@ class WhatsappCase(common.TransactionCase):
             )
             error = errors.pop(0) if errors else (None if errors is not None else sim_error)
             if error:
-                raise error
+                raise self.whatsapp_error(error)
             for (r_method, suffix), result in responses.items():
                 if r_method == method and path.endswith(suffix):
                     return result(json) if callable(result) else result
@@ -103,6 +120,18 @@ class WhatsappCase(common.TransactionCase):
         with patch.object(WhatsAppCloudApi, "_request", autospec=True, side_effect=_request):
             yield self._wa_requests
 
+    mockWhatsAppGateway = mock_whatsapp_api  # the name sms's tests use
+
+    def whatsapp_error(self, error):
+        """A ``WhatsAppApiError`` from what ``sim_error`` accepts."""
+        if isinstance(error, WhatsAppApiError):
+            return error
+        if isinstance(error, int):
+            return self.api_error(error)
+        if error not in SIM_ERRORS:
+            raise ValueError(f"Unknown simulated WhatsApp error {error!r}: one of {sorted(SIM_ERRORS)}")
+        return WhatsAppApiError(**SIM_ERRORS[error])
+
     def api_error(self, code, details="", http_status=400):
         return WhatsAppApiError(code=code, title=f"(#{code})", details=details, http_status=http_status)
 
@@ -113,6 +142,69 @@ class WhatsappCase(common.TransactionCase):
             for r in self._wa_requests
             if r["path"].endswith("/messages") and r["json"] and r["json"].get("status") != "read"
         ]
+
+    # Assertions named after the feature
+    def _assertWhatsApp(self, messages, state, fields_values=None):
+        messages.invalidate_recordset()
+        self.assertTrue(messages, "expected WhatsApp messages")
+        for message in messages:
+            self.assertEqual(message.direction, "outbound")
+            self.assertEqual(message.state, state, f"{message.body!r}: {message.error_message}")
+            if fields_values:
+                self.assertRecordValues(message, [fields_values])
+
+    def assertWhatsAppOutgoing(self, messages, fields_values=None):
+        """Queued for the send cron, nothing sent yet."""
+        self._assertWhatsApp(messages, "queued", fields_values)
+        for message in messages:
+            self.assertFalse(message.wamid)
+
+    def assertWhatsAppSent(self, messages, content=None, fields_values=None):
+        """Accepted by WhatsApp (state sent, a wamid), sent once each through the mock with
+        ``content`` (text body or template name) when given."""
+        self._assertWhatsApp(messages, "sent", fields_values)
+        payloads = self.sent_payloads() if hasattr(self, "_wa_requests") else None
+        for message in messages:
+            self.assertTrue(message.wamid)
+            if payloads is None:
+                continue
+            mine = [p for p in payloads if p.get("biz_opaque_callback_data") == message._callback_data()]
+            self.assertEqual(len(mine), 1, "sent exactly once")
+            if content is not None:
+                sent = mine[0].get("text", {}).get("body") or mine[0].get("template", {}).get("name")
+                self.assertEqual(sent, content)
+
+    def assertWhatsAppFailed(self, messages, reason=None, code=None, fields_values=None):
+        """Failed for good: the reason contains ``reason``, never promises a retry."""
+        self._assertWhatsApp(messages, "failed", fields_values)
+        for message in messages:
+            self.assertNotIn("will be retried", message.error_message or "")
+            if reason:
+                self.assertIn(reason, message.error_message or "")
+            if code is not None:
+                self.assertEqual(message.error_code, code)
+
+    def assertWhatsAppRefused(self, messages, reason=None):
+        """Refused by the policy before any request."""
+        self._assertWhatsApp(messages, "refused")
+        for message in messages:
+            if reason:
+                self.assertIn(reason, message.error_message or "")
+
+    def assertWhatsAppNotification(self, messages, status, failure_type=None):
+        """The chatter note of each message carries its delivery status as a mail.notification."""
+        for message in messages:
+            notification = message.mail_message_id.notification_ids.filtered(
+                lambda n: n.notification_type == "whatsapp_crm"
+            )
+            self.assertEqual(len(notification), 1, "one WhatsApp notification on the chatter note")
+            self.assertEqual(notification.whatsapp_message_id, message)
+            self.assertEqual(notification.res_partner_id, message.partner_id)
+            self.assertEqual(notification.notification_status, status)
+            self.assertEqual(notification.failure_type or False, failure_type or False)
+
+    def assertNoWhatsAppSent(self):
+        self.assertFalse(self.sent_payloads(), "nothing was sent to WhatsApp")
 
 
 # Local Cloud API emulator: real HTTP on localhost, which Odoo's tests allow

@@ -242,6 +242,14 @@ class TestConsentPolicy(ConsentCase):
             frozen.tick(timedelta(days=4))  # the first is now 8 days old
             self.assertEqual(self.outbound(self.conversation, self.promo)._send().state, "sent")
 
+    def test_frequency_cap_within_one_batch(self):
+        self.account.write({"marketing_cap_count": 1, "marketing_cap_days": 7})
+        self.opt_in_marketing()
+        batch = self.outbound(self.conversation, self.promo) | self.outbound(self.conversation, self.promo)
+        with self.mock_whatsapp_api():
+            batch._send()
+        self.assertEqual(batch.mapped("state"), ["sent", "refused"])
+
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestConsentRecords(ConsentCase):

@@ -231,7 +231,6 @@ class TestOutboundComposer(OutboundCase):
         """A conversation a user starts is theirs (or the lead's salesperson's), not the next agent's."""
         self.account.user_ids = self.user_manager  # the agent in turn
         Partner = self.env["res.partner"]
-        Message = self.env["crm.whatsapp.message"]
         alice, bob, carol = Partner.create(
             [
                 {"name": "Alice New", "mobile": "+32 470 99 88 71"},
@@ -242,11 +241,11 @@ class TestOutboundComposer(OutboundCase):
         lead = self.env["crm.lead"].create(
             {"name": "Bob's deal", "partner_id": bob.id, "user_id": self.user_salesman.id}
         )
-        from_form = Message.with_user(self.user_salesman)._find_conversation(
-            self.account, alice.with_user(self.user_salesman)
-        )
-        from_automation = Message.sudo()._find_conversation(self.account, lead)
-        unowned = Message.sudo()._find_conversation(self.account, carol)
+        with self.mock_whatsapp_api():
+            from_form = alice.with_user(self.user_salesman)._message_whatsapp("Hi", account=self.account)
+            from_automation = lead.sudo()._message_whatsapp("Hi", account=self.account)
+            unowned = carol.sudo()._message_whatsapp("Hi", account=self.account)
+        from_form, from_automation, unowned = (m.sudo().conversation_id for m in (from_form, from_automation, unowned))
         self.assertEqual(from_form.user_id, self.user_salesman)
         self.assertEqual(from_automation.user_id, self.user_salesman)
         self.assertEqual(from_automation.lead_id, lead)

@@ -5,9 +5,10 @@ from freezegun import freeze_time
 
 from odoo import sql_db
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import tagged, users
 
-from ..models.crm_whatsapp_message import SEND_QUEUE_LOCK, media_type_of
+from ..models.crm_whatsapp_message import media_type_of
+from ..models.crm_whatsapp_message_queue import SEND_QUEUE_LOCK
 from .cloud_api_emulator import encode_webhook
 from .common import WhatsappCase, WhatsappEmulatorMixin
 
@@ -64,18 +65,24 @@ class OutboundCase(WhatsappCase):
         self.assertIn(text, str(catcher.exception))
 
     def _message(self, **values):
-        return self.env["crm.whatsapp.message"].create(
-            {
-                "account_id": self.account.id,
-                "conversation_id": self.conversation.id,
-                "partner_id": self.partner.id,
-                "lead_id": self.lead.id,
-                "author_id": self.env.uid,
-                "direction": "outbound",
-                "message_type": "text",
-                "body": "Hello Alice",
-                **values,
-            }
+        """A queued outbound message, as the send API stores it (for the current test user)."""
+        return (
+            self.env["crm.whatsapp.message"]
+            .sudo()
+            .create(
+                {
+                    "account_id": self.account.id,
+                    "conversation_id": self.conversation.id,
+                    "partner_id": self.partner.id,
+                    "lead_id": self.lead.id,
+                    "author_id": self.env.uid,
+                    "direction": "outbound",
+                    "message_type": "text",
+                    "body": "Hello Alice",
+                    **values,
+                }
+            )
+            .with_env(self.env)
         )
 
     def _template_message(self):
@@ -93,6 +100,7 @@ class OutboundCase(WhatsappCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundSend(OutboundCase):
+    @users("wa_salesman")
     def test_send_inside_window(self):
         message = self._message()
         self.assertEqual(self.conversation.state, "new")
@@ -104,6 +112,7 @@ class TestOutboundSend(OutboundCase):
             "to": "+32470123456",
             "type": "text",
             "text": {"preview_url": False, "body": "Hello Alice"},
+            "biz_opaque_callback_data": f"crm.whatsapp.message:{message.id}",
         }
         self.assertEqual(self.sent_payloads(), [expected])
         self.assertEqual(message.state, "sent")
@@ -112,6 +121,7 @@ class TestOutboundSend(OutboundCase):
         self.assertEqual(self.conversation.state, "pending", "answered: waiting for the customer")
         self.assertEqual(self.conversation.last_message_at, message.timestamp)
 
+    @users("wa_salesman")
     def test_free_text_outside_window_refused(self):
         self._close_window()
         message = self._message()
@@ -126,6 +136,7 @@ class TestOutboundSend(OutboundCase):
         self.assertEqual(message.state, "refused")
         self.assertEqual(message.error_message, WINDOW_TEXT)
 
+    @users("wa_salesman")
     def test_template_outside_window(self):
         self._close_window()
         message = self._template_message()
@@ -152,11 +163,13 @@ class TestOutboundSend(OutboundCase):
                             }
                         ],
                     },
+                    "biz_opaque_callback_data": f"crm.whatsapp.message:{message.id}",
                 }
             ],
         )
         self.assertEqual(message.state, "sent")
 
+    @users("wa_salesman")
     def test_unapproved_template_refused(self):
         self.template.status = "pending"
         message = self._template_message()
@@ -164,6 +177,7 @@ class TestOutboundSend(OutboundCase):
             message._send(raise_exception=True)
         self.assertFalse(self._wa_requests)
 
+    @users("wa_salesman")
     def test_opted_out_number_refused(self):
         self.env["phone.blacklist"].sudo().create({"number": "+32470123456"})
         message = self._template_message()
@@ -173,6 +187,7 @@ class TestOutboundSend(OutboundCase):
         self.assertEqual(message.state, "refused")
         self.assertIn("opted out", message.error_message)
 
+    @users("wa_salesman")
     def test_invalid_number_refused(self):
         self.conversation.wa_id = "3212"
         message = self._message()
@@ -182,6 +197,7 @@ class TestOutboundSend(OutboundCase):
         self.assertEqual(message.state, "refused")
         self.assertIn("not a valid WhatsApp number", message.error_message)
 
+    @users("wa_salesman")
     def test_username_recipient_and_reply_context(self):
         self.conversation.write({"wa_id": False, "wa_user_id": "US.13491208655302741918"})
         customer_message = self._message(direction="inbound", state="received", wamid="wamid.IN1")
@@ -198,10 +214,12 @@ class TestOutboundSend(OutboundCase):
                     "type": "text",
                     "context": {"message_id": "wamid.IN1"},
                     "text": {"preview_url": True, "body": "See https://example.com"},
+                    "biz_opaque_callback_data": f"crm.whatsapp.message:{message.id}",
                 }
             ],
         )
 
+    @users("wa_salesman")
     def test_interactive_buttons_payload(self):
         buttons = [{"id": "button_1", "title": "Yes"}, {"id": "button_2", "title": "No"}]
         message = self._message(message_type="interactive", body="Confirm?", buttons=buttons)
@@ -224,6 +242,7 @@ class TestOutboundSend(OutboundCase):
         with self.mock_whatsapp_api(), self.assertUserError("1 to 20 characters"):
             too_long._send(raise_exception=True)
 
+    @users("wa_salesman")
     def test_media_uploaded_then_sent_by_id(self):
         attachment = self.env["ir.attachment"].create(
             {"name": "quote.pdf", "raw": b"%PDF-1.4 quote", "mimetype": "application/pdf"}
@@ -247,6 +266,7 @@ class TestOutboundSend(OutboundCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundRetry(OutboundCase):
+    @users("wa_salesman")
     def test_retryable_error_then_success(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=[self.api_error(131000, http_status=500), None]):
@@ -270,6 +290,7 @@ class TestOutboundRetry(OutboundCase):
             self.env["crm.whatsapp.message"].search_count([("conversation_id", "=", self.conversation.id)]), 1
         )
 
+    @users("wa_salesman")
     def test_backoff_grows_and_retries_end(self):
         self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_max_retries", "2")
         message = self._message()
@@ -285,6 +306,7 @@ class TestOutboundRetry(OutboundCase):
         self.assertEqual(message.state, "failed")
         self.assertEqual(message.error_code, 130429)
 
+    @users("wa_salesman")
     def test_permanent_error_fails_at_once(self):
         message = self._template_message()
         with self.mock_whatsapp_api(sim_error=self.api_error(132001, details="template name does not exist")):
@@ -297,6 +319,7 @@ class TestOutboundRetry(OutboundCase):
         self.assertIn("does not exist or is not approved", message.error_message)
         self.assertFalse(message.retry_count)
 
+    @users("wa_salesman")
     def test_manual_retry(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=[self.api_error(131026), None]):
@@ -309,6 +332,7 @@ class TestOutboundRetry(OutboundCase):
         self.assertEqual(message.state, "sent")
         self.assertEqual(len(self._wa_requests), 2)
 
+    @users("wa_salesman")
     def test_window_error_explains(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=self.api_error(131047)):
@@ -316,19 +340,44 @@ class TestOutboundRetry(OutboundCase):
         self.assertEqual(message.state, "failed")
         self.assertIn(WINDOW_TEXT, message.error_message)
 
-    def test_opt_out_error_blacklists(self):
-        message = self._template_message()
-        with self.mock_whatsapp_api(sim_error=self.api_error(131050)):
-            message._send()
-        self.assertEqual(message.state, "failed")
-        consent = self.env["crm.whatsapp.consent"].search([("number", "=", "+32470123456")])
-        self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
-        # no more marketing goes to this number
+    @users("wa_salesman")
+    def test_opt_out_error_refuses_marketing_only(self):
+        """131050: the customer stopped marketing messages. Recorded as a marketing consent, never on
+        phone.blacklist (which would stop SMS and service replies too)."""
         self.template.category = "marketing"
+        self.env["crm.whatsapp.consent"].sudo()._whatsapp_record(
+            [
+                {
+                    "company": self.account.company_id,
+                    "number": "+32470123456",
+                    "scope": "marketing",
+                    "state": "opt_in",
+                    "source": "web_form",
+                    "proof": "Newsletter form",
+                }
+            ]
+        )
+        message = self._template_message()
+        with self.mock_whatsapp_api(sim_error="opt_out"):
+            message._send()
+        self.assertWhatsAppFailed(message, reason="stopped marketing messages", code=131050)
+        consent = self.env["crm.whatsapp.consent"].sudo().search([("number", "=", "+32470123456")])
+        self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
+        self.assertFalse(self.env["phone.blacklist"].sudo().search([("number", "=", "+32470123456")]))
         with self.mock_whatsapp_api():
-            self._template_message()._send()
-        self.assertFalse(self._wa_requests)
+            marketing = self._template_message()
+            marketing._send()
+            self.assertWhatsAppRefused(marketing, "stopped marketing messages")
+            self.assertNoWhatsAppSent()
+            # service replies still go: free text in the window, and utility templates
+            reply = self._message(body="Your order ships today")
+            reply._send(raise_exception=True)
+            self.template.category = "utility"
+            utility = self._template_message()
+            utility._send(raise_exception=True)
+        self.assertWhatsAppSent(reply | utility)
 
+    @users("wa_salesman")
     def test_token_error_flags_account(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=self.api_error(190, http_status=401)):
@@ -342,32 +391,55 @@ class TestOutboundRetry(OutboundCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundChatter(OutboundCase):
-    def test_status_shown_in_chatter(self):
+    """Delivery statuses are mail.notification rows of the chatter note, as for SMS."""
+
+    @users("wa_salesman")
+    def test_status_as_notification(self):
         message = self._message()
         mail_message = message.mail_message_id
         self.assertEqual(mail_message.model, "crm.lead")
         self.assertEqual(mail_message.res_id, self.lead.id)
         self.assertEqual(mail_message.author_id, self.env.user.partner_id)
-        self.assertIn("Hello Alice", mail_message.body)
-        self.assertIn("Queued", mail_message.body)
+        self.assertEqual(mail_message.message_type, "whatsapp_crm")
+        body = mail_message.body
+        self.assertIn("Hello Alice", body)
+        self.assertWhatsAppNotification(message, "ready")
         with self.mock_whatsapp_api():
             message._send()
-        self.assertIn("Sent", mail_message.body)
-        # status webhooks write the state
-        message.write({"state": "delivered"})
-        self.assertIn("Delivered", mail_message.body)
-        self.assertNotIn("Sent", mail_message.body)
-        message.write({"state": "read"})
-        self.assertIn("Read", mail_message.body)
-        self.assertIn("fa-check-circle", mail_message.body)
+        self.assertWhatsAppNotification(message, "pending")  # Odoo's "Sent"
+        for state in ("delivered", "read"):
+            # status webhooks write the state
+            message.sudo().write({"state": state})
+            self.assertWhatsAppNotification(message, "sent")  # Odoo's "Delivered"
+        self.assertEqual(mail_message.body, body, "the chatter body is not rewritten per status")
 
-    def test_failure_shown_in_chatter(self):
+    @users("wa_salesman")
+    def test_failure_as_notification(self):
         message = self._message()
         with self.mock_whatsapp_api(sim_error=self.api_error(131026)):
             message._send()
-        self.assertIn("Failed", message.mail_message_id.body)
-        self.assertIn("may not be on WhatsApp", message.mail_message_id.body)
+        self.assertWhatsAppNotification(message, "exception", failure_type="whatsapp_crm_failed")
+        notification = message.notification_ids
+        self.assertIn("may not be on WhatsApp", notification.failure_reason)
+        self.assertEqual(notification.author_id, self.user_salesman.partner_id, "the sender's failure systray")
+        # the failure opens the message, whose Retry resends it
+        action = self.env["mail.message"].whatsapp_failure_action(message.mail_message_id.id)
+        self.assertEqual((action["res_model"], action["res_id"]), ("crm.whatsapp.message", message.id))
+        with self.mock_whatsapp_api():
+            message.action_retry()
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertWhatsAppSent(message)
+        self.assertWhatsAppNotification(message, "pending")
 
+    @users("wa_salesman")
+    def test_refusal_as_notification(self):
+        self._close_window()
+        message = self._message()
+        message._enqueue()
+        self.assertWhatsAppRefused(message, WINDOW_TEXT)
+        self.assertWhatsAppNotification(message, "exception", failure_type="whatsapp_crm_refused")
+
+    @users("wa_salesman")
     def test_partner_chatter_without_lead(self):
         message = self._message(lead_id=False)
         self.assertEqual(message.mail_message_id.model, "res.partner")
@@ -379,6 +451,7 @@ class TestOutboundEmulator(WhatsappEmulatorMixin, OutboundCase):
     """Over real HTTP to the emulator: retries, and status webhooks (processed by the inbound
     side) showing in the chatter."""
 
+    @users("wa_salesman")
     def test_statuses_from_webhook(self):
         emulator = self.start_emulator()
         emulator.open_window(self.conversation.wa_id)
@@ -387,12 +460,14 @@ class TestOutboundEmulator(WhatsappEmulatorMixin, OutboundCase):
         self.assertEqual(message.state, "sent")
         self.assertEqual(emulator.sent_messages[message.wamid]["payload"]["text"]["body"], "Hello Alice")
         Event = self.env["crm.whatsapp.webhook.event"].sudo()
-        for status, label in (("delivered", "Delivered"), ("read", "Read"), ("delivered", "Read")):
+        self.assertWhatsAppNotification(message, "pending")
+        for status, state in (("delivered", "delivered"), ("read", "read"), ("delivered", "read")):
             payload = emulator.build_statuses(message.wamid, [status])
             Event._store(encode_webhook(payload), payload, self.account)._process()
-            self.assertIn(label, message.mail_message_id.body)
-        self.assertEqual(message.state, "read", "a late 'delivered' does not move the status back")
+            self.assertEqual(message.state, state, "a late 'delivered' does not move the status back")
+            self.assertWhatsAppNotification(message, "sent")
 
+    @users("wa_salesman")
     def test_retry_over_http(self):
         emulator = self.start_emulator()
         emulator.open_window(self.conversation.wa_id)
@@ -409,8 +484,8 @@ class TestOutboundEmulator(WhatsappEmulatorMixin, OutboundCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundAccess(OutboundCase):
-    """Messages created or changed over RPC by a salesperson: the chatter post and the send
-    run as superuser, so the sender, the documents and the files are checked first."""
+    """A salesperson sends through the send API only, about documents and with files they may
+    read; messages are never created or changed by hand (over RPC)."""
 
     @classmethod
     def setUpClass(cls):
@@ -440,14 +515,18 @@ class TestOutboundAccess(OutboundCase):
             **values,
         }
 
-    def test_salesperson_creates_own_message(self):
-        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
-        message = Message.create(self._rpc_values())
+    @users("wa_salesman")
+    def test_salesperson_sends_through_the_api(self):
+        with self.mock_whatsapp_api():
+            message = self.lead.with_env(self.env)._message_whatsapp("Hello", account=self.account)
+        self.assertWhatsAppOutgoing(message, {"author_id": self.user_salesman.id, "body": "Hello"})
         self.assertEqual(message.mail_message_id.author_id, self.user_salesman.partner_id)
 
-    def test_salesperson_cannot_impersonate_or_forge(self):
-        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
+    @users("wa_salesman")
+    def test_salesperson_cannot_create_or_forge(self):
+        Message = self.env["crm.whatsapp.message"]
         for values in (
+            {},  # even an honest one: only the send API creates messages
             {"author_id": self.user_manager.id},  # a chatter note signed by someone else
             {"direction": "inbound", "state": "received"},  # a fake customer message
             {"state": "sent"},  # a message that never went out
@@ -455,24 +534,33 @@ class TestOutboundAccess(OutboundCase):
         ):
             with self.subTest(values=values), self.assertRaises(AccessError):
                 Message.create(self._rpc_values(**values))
-        self.assertFalse(self.secret_lead.message_ids.filtered(lambda m: "WhatsApp" in (m.body or "")))
+        with self.assertRaises(AccessError):
+            self.secret_lead.with_env(self.env)._message_whatsapp("Hello", account=self.account)
+        self.assertFalse(self.secret_lead.message_ids.filtered(lambda m: m.message_type == "whatsapp_crm"))
 
+    @users("wa_salesman")
     def test_salesperson_cannot_send_unreadable_file(self):
-        Message = self.env["crm.whatsapp.message"].with_user(self.user_salesman)
         with self.assertRaises(AccessError):
-            Message.create(self._rpc_values(message_type="document", attachment_ids=[(6, 0, self.secret_file.ids)]))
-        message = Message.create(self._rpc_values())
-        with self.assertRaises(AccessError):
-            message.write({"message_type": "document", "attachment_ids": [(6, 0, self.secret_file.ids)]})
-        with self.assertRaises(AccessError):
-            message.write({"author_id": self.user_manager.id})
+            self.lead.with_env(self.env)._message_whatsapp(
+                account=self.account, attachments=self.secret_file.with_env(self.env)
+            )
+        message = self._message()
+        for values in (
+            {"message_type": "document", "attachment_ids": [(6, 0, self.secret_file.ids)]},
+            {"author_id": self.user_manager.id},
+            {"body": "Altered text"},
+        ):
+            with self.subTest(values=values), self.assertRaises(AccessError):
+                message.write(values)
         with self.mock_whatsapp_api():
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertFalse([r for r in self._wa_requests if r["path"].endswith("/media")])
+        self.assertEqual(self.sent_payloads()[0]["text"]["body"], "Hello Alice")
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundMediaLimits(OutboundCase):
+    @users("wa_salesman")
     def test_too_large_refused_before_upload(self):
         """Meta's size limits are checked before uploading, with the reason on the message."""
         picture = self.env["ir.attachment"].create(
@@ -491,6 +579,7 @@ class TestOutboundMediaLimits(OutboundCase):
             document._send(raise_exception=True)
         self.assertEqual(document.state, "sent")
 
+    @users("wa_salesman")
     def test_unsupported_audio_goes_as_document(self):
         self.assertEqual(media_type_of("audio/ogg; codecs=opus"), "audio")
         self.assertEqual(media_type_of("audio/mpeg"), "audio")
@@ -499,6 +588,7 @@ class TestOutboundMediaLimits(OutboundCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundQueueConcurrency(OutboundCase):
+    @users("wa_salesman")
     def test_one_run_at_a_time(self):
         """While another run sends (e.g. a manual run beside the cron worker), a run sends nothing."""
         message = self._message()
@@ -535,23 +625,27 @@ class TestOutboundQueuedThenChanged(OutboundCase):
         self.assertEqual(message.state, "refused")
         self.assertIn(reason, message.error_message)
 
+    @users("wa_salesman")
     def test_template_paused_after_queuing(self):
         def pause():
             self.template.status = "paused"
 
         self._assert_refused_when_sent(self._template_message(), pause, "Only approved templates")
 
+    @users("wa_salesman")
     def test_template_archived_after_queuing(self):
         def archive():
             self.template.active = False
 
         self._assert_refused_when_sent(self._template_message(), archive, "Only approved templates")
 
+    @users("wa_salesman")
     def test_opted_out_after_queuing(self):
         def opt_out():
             self.env["phone.blacklist"].sudo()._add(["+32470123456"])
 
         self._assert_refused_when_sent(self._template_message(), opt_out, "opted out")
 
+    @users("wa_salesman")
     def test_window_closed_after_queuing(self):
         self._assert_refused_when_sent(self._message(), self._close_window, WINDOW_TEXT)

@@ -161,4 +161,4 @@ class TestOutboundServerAction(OutboundCase):
         self.assertFalse(lead.whatsapp_message_ids)
         self.assertFalse(self._wa_requests)
         # a lead of the account's company is still answered from it
-        self.assertEqual(self.env["crm.whatsapp.message"]._account_for(self.lead), self.account)
+        self.assertEqual(self.lead._whatsapp_default_account(), self.account)

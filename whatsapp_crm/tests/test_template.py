@@ -257,6 +257,22 @@ class TestTemplateSending(TemplateCase):
         self.assertEqual(message.state, "refused")
         self.assertIn("Only approved templates can be sent: spring_offer [en_US] is pending", message.error_message)
 
+    def test_paused_or_red_refused_for_campaigns_with_reason(self):
+        self.promo.write({"status": "paused", "rejection_reason": "LOW_QUALITY"})
+        paused = self._message(self.promo)
+        with self.mock_whatsapp_api():
+            paused._send()
+        self.assertEqual(paused.state, "refused")
+        self.assertIn("spring_offer [en_US] is paused at WhatsApp (LOW_QUALITY)", paused.error_message)
+        self.promo.write({"status": "approved", "rejection_reason": False})
+        self.promo.sudo()._apply_meta_quality("RED")
+        campaign, single = self._message(self.promo, is_campaign=True), self._message(self.promo)
+        with self.mock_whatsapp_api():
+            (campaign | single)._send()
+        self.assertEqual(campaign.state, "refused")
+        self.assertIn("low quality rating", campaign.error_message)
+        self.assertEqual(single.state, "sent", "one customer at a time is still allowed")
+
     def test_only_approved_active_templates_offered(self):
         Template = self.env["crm.whatsapp.template"]
         pending = self.promo.copy({"name": "spring_offer_two", "status": "pending"})

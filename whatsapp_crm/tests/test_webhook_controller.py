@@ -275,6 +275,10 @@ class TestWebhookController(WebhookCase):
         self.assertIn("stopped marketing messages", opted_out.error_message)
         consent = self.env["crm.whatsapp.consent"].search([("number", "=", "+5511987654321")])
         self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
+        self.assertFalse(
+            self.env["phone.blacklist"].search([("number", "=", "+5511987654321")]),
+            "not blacklisted: SMS and service replies still go",
+        )
         self.assertFalse(self.account.token_invalid)
         self._post_statuses(self.status(refused.wamid, "failed", now, errors=[{"code": 190, "title": "Expired"}]))
         self.assertTrue(self.account.token_invalid)

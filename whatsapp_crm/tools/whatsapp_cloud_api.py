@@ -8,6 +8,7 @@ import logging
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from odoo.tools.translate import LazyTranslate
 
@@ -55,16 +56,32 @@ ERROR_MESSAGES = {
     132016: _lt("The template is disabled because of low quality."),
     133010: _lt("The phone number is not registered with the WhatsApp Cloud API."),
     130403: _lt("The customer blocked this business."),
-    130429: _lt("WhatsApp's throughput limit was reached; the message will be retried."),
-    131056: _lt("Too many messages to this customer in a short time; the message will be retried."),
-    131000: _lt("WhatsApp had an unexpected error; the message will be retried."),
-    80007: _lt("The WhatsApp account's rate limit was reached; retrying later."),
+    130429: _lt("WhatsApp's throughput limit for this number was reached."),
+    131056: _lt("Too many messages to this customer in a short time (pair rate limit)."),
+    131000: _lt("WhatsApp had an unexpected error."),
+    80007: _lt("The WhatsApp account's rate limit was reached."),
 }
-NETWORK_ERROR_MESSAGE = _lt("WhatsApp could not be reached; the request will be retried.")
-TIMEOUT_MESSAGE = _lt("WhatsApp did not answer in time; the request will be retried.")
-SERVER_ERROR_MESSAGE = _lt("WhatsApp answered with a server error; the request will be retried.")
+# Whether a failed call is tried again is the caller's decision: these texts never promise it.
+NETWORK_ERROR_MESSAGE = _lt("WhatsApp could not be reached.")
+TIMEOUT_MESSAGE = _lt("WhatsApp did not answer in time.")
+SERVER_ERROR_MESSAGE = _lt("WhatsApp answered with a server error.")
+RATE_LIMIT_MESSAGE = _lt("WhatsApp's rate limit was reached (HTTP 429: too many requests).")
 INVALID_RESPONSE_MESSAGE = _lt("WhatsApp sent an answer that could not be understood.")
 UNKNOWN_ERROR_MESSAGE = _lt("WhatsApp refused the request.")
+
+
+def _request_may_have_left(exc):
+    """Whether the request may have reached the server before ``exc``: a read timeout, or the
+    connection lost while waiting for the answer. Not when the connection could not be made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        # "Connection aborted": the request was written, the answer never came
+        return isinstance(reason, urllib3.exceptions.ProtocolError)
+    return False
 
 
 class WhatsAppApiError(Exception):
@@ -76,10 +93,20 @@ class WhatsAppApiError(Exception):
     :param http_status: HTTP status of the answer (``None`` when none came)
     :param retryable: whether a later attempt may succeed; deduced from ``code`` and
         ``http_status`` when not given
+    :param request_sent: the request may have reached Meta although no answer came (read
+        timeout, connection lost while waiting): trying again may do the thing twice
     """
 
     def __init__(
-        self, code=None, title="", details="", fbtrace_id=None, http_status=None, retryable=None, timeout=False
+        self,
+        code=None,
+        title="",
+        details="",
+        fbtrace_id=None,
+        http_status=None,
+        retryable=None,
+        timeout=False,
+        request_sent=False,
     ):
         self.code = code
         self.title = title or ""
@@ -87,6 +114,7 @@ class WhatsAppApiError(Exception):
         self.fbtrace_id = fbtrace_id
         self.http_status = http_status
         self.timeout = timeout
+        self.request_sent = request_sent
         if retryable is None:
             retryable = self._is_retryable(code, http_status)
         self.retryable = retryable
@@ -117,6 +145,8 @@ class WhatsAppApiError(Exception):
             text = SERVER_ERROR_MESSAGE
         elif self.code is None and self.http_status < 300:
             text = INVALID_RESPONSE_MESSAGE
+        elif self.http_status == 429:
+            text = RATE_LIMIT_MESSAGE
         else:
             text = UNKNOWN_ERROR_MESSAGE
         text = text._translate(lang)  # without lang: the request's language, else default_lang
@@ -220,7 +250,10 @@ class WhatsAppCloudApi:
         except requests.RequestException as exc:
             _logger.info("WhatsApp API %s %s: network error %s", method, log_path, type(exc).__name__)
             raise WhatsAppApiError(
-                title=type(exc).__name__, retryable=True, timeout=isinstance(exc, requests.Timeout)
+                title=type(exc).__name__,
+                retryable=True,
+                timeout=isinstance(exc, requests.Timeout),
+                request_sent=_request_may_have_left(exc),
             ) from exc
         if not response.ok:
             error = WhatsAppApiError.from_response(response)

@@ -3,7 +3,7 @@ import ast
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.crm_whatsapp_message import CAPTION_TYPES, MAX_BUTTON_TITLE, media_type_of
+from ..models.crm_whatsapp_message import MAX_BUTTON_TITLE
 
 
 class CrmWhatsappComposer(models.TransientModel):
@@ -85,22 +85,21 @@ class CrmWhatsappComposer(models.TransientModel):
 
     @api.depends("res_model", "res_ids")
     def _compute_account_id(self):
-        Message = self.env["crm.whatsapp.message"]
         for composer in self:
             if not composer.account_id:
-                composer.account_id = Message._account_for(composer._get_records())
+                composer.account_id = composer._get_records()._whatsapp_default_account()
 
     @api.depends("account_id", "res_model", "res_ids", "composition_mode")
     def _compute_conversation_id(self):
-        Message = self.env["crm.whatsapp.message"]
         for composer in self:
             conversation = self.env["crm.whatsapp.conversation"]
             if composer.composition_mode == "single" and composer.account_id:
-                records = composer._get_records()[:1]
-                conversation = Message._find_conversation(composer.account_id, records, create=False)
-                composer.recipient = conversation.display_name or (
-                    Message._whatsapp_number(records) or _("No WhatsApp number")
-                )
+                record = composer._get_records()[:1]
+                info = record._whatsapp_get_recipients_info(account=composer.account_id).get(record.id, {})
+                found = info.get("conversation") or conversation
+                # another salesperson's conversation is not shown, nor written into (see the send API)
+                conversation = found.with_env(self.env) if found.with_env(self.env).has_access("read") else conversation
+                composer.recipient = conversation.display_name or info.get("number") or _("No WhatsApp number")
             else:
                 composer.recipient = _("%s recipients", composer.recipient_count)
             composer.conversation_id = conversation
@@ -125,7 +124,7 @@ class CrmWhatsappComposer(models.TransientModel):
                 except UserError as error:
                     composer.preview = error.args[0]
                     continue
-                composer.preview = composer.template_id._render_body(values)
+                composer.preview = composer.template_id._render_text(values)
             elif composer.kind == "template":
                 composer.preview = False
             elif composer.kind == "buttons":
@@ -141,122 +140,50 @@ class CrmWhatsappComposer(models.TransientModel):
     # Sending
     # ------------------------------------------------------------------
 
-    def _prepare_message_values(self, record, conversation):
-        """Values of the outbound messages sending this composer to ``record``."""
+    def _send_messages(self, send_now=False):
+        """Send this composer's message to every recipient record through the send API."""
         self.ensure_one()
-        partner = record if record._name == "res.partner" else conversation.partner_id
-        if not partner and "partner_id" in record:
-            partner = record.partner_id
-        if record._name == "crm.lead":
-            lead = record
-        elif record._name == "crm.whatsapp.conversation":
-            lead = record.lead_id
-        else:
-            lead = self.env["crm.lead"]
-        common = {
-            "account_id": self.account_id.id,
-            "conversation_id": conversation.id,
-            "partner_id": partner.id,
-            "lead_id": lead.id,
-            "author_id": self.env.uid,
-            "direction": "outbound",
-            "state": "queued",
-            "reply_to_id": self.reply_to_id.id,
-        }
-        if self.kind == "template":
-            if not self.template_id:
-                raise UserError(_("Choose a template."))
-            try:
-                values = self.template_id._render_values(record)
-            except UserError as error:
-                if self.composition_mode == "single":
-                    raise
-                return [
-                    {
-                        **common,
-                        "message_type": "template",
-                        "template_id": self.template_id.id,
-                        "state": "refused",
-                        "error_message": error.args[0],
-                    }
-                ]
-            return [
-                {
-                    **common,
-                    "message_type": "template",
-                    "template_id": self.template_id.id,
-                    "template_parameters": values,
-                    "body": self.template_id._render_body(values),
-                }
-            ]
-        if self.kind == "buttons":
-            buttons = [
-                {"id": f"button_{index}", "title": title} for index, title in enumerate(self._button_titles(), 1)
-            ]
-            return [{**common, "message_type": "interactive", "body": self.body, "buttons": buttons}]
-        # Free text: one message per attachment, the text as the first one's caption when possible.
-        caption = self.body
-        values_list = []
-        for attachment in self.attachment_ids:
-            media_type = media_type_of(attachment.mimetype)
-            media_caption = caption if media_type in CAPTION_TYPES else False
-            caption = caption if not media_caption else False
-            values_list.append(
-                {
-                    **common,
-                    "message_type": media_type,
-                    "body": media_caption,
-                    "attachment_ids": [(6, 0, attachment.ids)],
-                    "media_filename": attachment.name,
-                    "media_mimetype": attachment.mimetype,
-                }
-            )
-        if caption or not values_list:
-            values_list.insert(0, {**common, "message_type": "text", "body": caption})
-        return values_list
-
-    def _create_messages(self):
-        """Create the outbound messages (queued) of every recipient record."""
-        self.ensure_one()
-        Message = self.env["crm.whatsapp.message"]
         records = self._get_records()
         if not records:
             raise UserError(_("There is nobody to send this WhatsApp message to."))
         if not self.account_id:
             raise UserError(_("Configure a WhatsApp account first."))
-        if self.attachment_ids:
+        if self.kind == "template" and not self.template_id:
+            raise UserError(_("Choose a template."))
+        attachments = self.attachment_ids if self.kind == "text" else self.env["ir.attachment"]
+        if attachments:
             # only files the user may read; other documents' files stay where they are
-            self.attachment_ids.check("read")
-            uploaded = self.attachment_ids.filtered(lambda a: a.res_model == self._name and a.res_id in (0, self.id))
+            attachments.check("read")
+            uploaded = attachments.filtered(lambda a: a.res_model == self._name and a.res_id in (0, self.id))
             # sudo: the files were uploaded on this wizard; they now belong to the first document
             uploaded.sudo().write({"res_model": records._name, "res_id": records[:1].id})
-        values_list, seen, duplicates = [], set(), 0
-        for record in records:
-            conversation = Message._find_conversation(self.account_id, record)
-            for values in self._prepare_message_values(record, conversation):
-                # e.g. two leads of one contact: the customer gets the same message once
-                key = (
-                    conversation.id,
-                    values["message_type"],
-                    values.get("body"),
-                    repr(sorted((values.get("template_parameters") or {}).items())),
-                    repr(values.get("attachment_ids")),
-                )
-                if conversation and key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                values_list.append(values)
-        self.duplicate_count = duplicates
-        return Message.create(values_list)
+        single = self.composition_mode == "single" and len(records) == 1
+        content = {
+            "body": self.body or "",
+            "template": self.template_id if self.kind == "template" else None,
+            "attachments": attachments,
+            "buttons": self._button_titles() if self.kind == "buttons" else None,
+        }
+        messages = records._message_whatsapp(
+            account=self.account_id,
+            reply_to=self.reply_to_id or None,
+            send_now=send_now and single,
+            raise_exception=single,
+            message_values={"is_campaign": True} if not single else None,
+            **content,
+        )
+        # e.g. two leads of one contact: the customer got the same message once
+        parts = self.env["crm.whatsapp.message"]._whatsapp_parts(**content)
+        self.duplicate_count = max(len(records) * len(parts) - len(messages), 0)
+        return messages
 
     def action_send(self):
         """Send now to one record (the user sees the result), or queue for many."""
         self.ensure_one()
-        messages = self._create_messages()
         # several recipients are always queued: only the cron sends them throttled
         if self.composition_mode == "mass" or self.recipient_count > 1:
-            queued = messages._enqueue()
+            messages = self._send_messages()
+            queued = messages.filtered(lambda m: m.state == "queued")
             summary = _(
                 "%(queued)s WhatsApp messages queued, %(refused)s refused.",
                 queued=len(queued),
@@ -265,17 +192,18 @@ class CrmWhatsappComposer(models.TransientModel):
             if self.duplicate_count:
                 summary += " " + _("%s identical messages to the same customer were left out.", self.duplicate_count)
             return self._notification("info", summary)
-        messages._send(raise_exception=True)
+        messages = self._send_messages(send_now=True)
         failed = messages.filtered(lambda m: m.state in ("failed", "refused"))
         if failed:
             return self._notification("danger", failed[0].error_message, sticky=True)
-        if messages.filtered(lambda m: m.state == "queued"):
+        if messages.filtered(lambda m: m.state == "unconfirmed"):
+            return self._notification("warning", messages.filtered(lambda m: m.state == "unconfirmed")[0].error_message)
+        waiting = messages.filtered(lambda m: m.state == "queued")
+        if waiting.filtered("next_try_at"):
+            return self._notification("warning", waiting.filtered("next_try_at")[0].error_message)
+        if waiting:
             return self._notification(
-                "warning",
-                _(
-                    "WhatsApp did not accept the message yet; it will be retried automatically. %s",
-                    messages[0].error_message or "",
-                ),
+                "info", _("WhatsApp message queued: it goes as soon as WhatsApp's rate limits allow.")
             )
         return self._notification("success", _("WhatsApp message sent."))
 
