@@ -54,6 +54,20 @@ class TemplateCase(WhatsappCase):
                 ],
             }
         )
+        # a marketing template needs the customer's opt-in (see test_consent.py)
+        cls.env["crm.whatsapp.consent"]._whatsapp_record(
+            [
+                {
+                    "company": cls.account.company_id,
+                    "number": "+32470123456",
+                    "partner": cls.partner,
+                    "scope": "marketing",
+                    "state": "opt_in",
+                    "source": "web_form",
+                    "proof": "Newsletter form",
+                }
+            ]
+        )
         url_button = cls.promo.button_ids[0]
         cls.promo.variable_ids = [
             (0, 0, {"placeholder": "1", "field_path": "partner_id.name", "default_value": "there"}),

@@ -1,5 +1,6 @@
 """Templates against the Cloud API emulator over real HTTP: sync, submit and review, sends."""
 
+import time
 from datetime import timedelta
 
 from odoo import fields
@@ -96,6 +97,45 @@ class TestTemplateEmulator(WebhookCase, TemplateCase, WhatsappEmulatorMixin):
         self.assertEqual(self.emulator.emit_template_status(stored["id"], "REJECTED", "INVALID_FORMAT"), 200)
         self.env.invalidate_all()
         self.assertEqual(draft.status, "rejected")
+
+    def test_emulator_reviews_a_submitted_template(self):
+        """After a submit, the emulator answers with a status webhook, as Meta does after its review."""
+        self.emulator.template_status, self.emulator.template_review = "PENDING", "APPROVED"
+        self.emulator.review_delay = 1.0
+        template = self.env["crm.whatsapp.template"].create(
+            {"name": "plain_news", "account_id": self.account.id, "category": "utility", "body": "News!"}
+        )
+        template.action_submit()
+        self.env.flush_all()  # the webhook is handled by the server, which reads the database
+        self.assertEqual(template.status, "pending")
+        deadline = time.monotonic() + 10
+        while not self.emulator.webhooks and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual([w["status"] for w in self.emulator.webhooks], [200])
+        self.env.invalidate_all()
+        self.assertEqual(template.status, "approved")
+
+    def test_quality_and_category_webhooks(self):
+        self.promo.wa_template_id = "555"
+        value = {
+            "message_template_id": 555,
+            "message_template_name": "spring_offer",
+            "message_template_language": "en_US",
+        }
+        self.post(
+            self.envelope(
+                {**value, "previous_quality_score": "GREEN", "new_quality_score": "RED"},
+                field="message_template_quality_update",
+            )
+        )
+        self.assertEqual(self.promo.quality_score, "red")
+        self.post(
+            self.envelope(
+                {**value, "previous_category": "MARKETING", "new_category": "UTILITY"}, field="template_category_update"
+            )
+        )
+        self.assertEqual(self.promo.category, "utility")
+        self.assertTrue(self.promo.message_ids.tracking_value_ids, "the changes are tracked on the template")
 
     def _conversation(self):
         return self.env["crm.whatsapp.conversation"].search([("wa_id", "=", "32470123456")]) or self.env[
