@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .crm_whatsapp_consent import SCOPES, SOURCES, STATES
+from .crm_whatsapp_consent import SOURCES, STATES
 
 
 class CrmWhatsappConsentHistory(models.Model):
@@ -16,7 +16,7 @@ class CrmWhatsappConsentHistory(models.Model):
     company_id = fields.Many2one(related="consent_id.company_id", store=True)
     partner_id = fields.Many2one(related="consent_id.partner_id")
     customer = fields.Char(related="consent_id.customer")
-    scope = fields.Selection(SCOPES, related="consent_id.scope", store=True)
+    scope = fields.Selection(related="consent_id.scope", store=True)
     state = fields.Selection(STATES, required=True, readonly=True)
     previous_state = fields.Selection(STATES, readonly=True)
     source = fields.Selection(SOURCES, required=True, readonly=True)

@@ -1,7 +1,7 @@
 """What consent adds to conversations: STOP/START keywords through the inbound hook, and
 Meta's marketing preferences."""
 
-from odoo import _, api, models
+from odoo import api, models
 
 from ..tools import webhook_payload as wp
 
@@ -33,7 +33,7 @@ class CrmWhatsappConversation(models.Model):
                 "scope": keyword.scope,
                 "state": "opt_out" if keyword.action == "stop" else "opt_in",
                 "source": "keyword",
-                "proof": _(
+                "proof": self.env._(
                     'The customer wrote "%(text)s" (WhatsApp message %(wamid)s).',
                     text=message.body,
                     wamid=message.wamid,
@@ -92,7 +92,7 @@ class CrmWhatsappConversation(models.Model):
                     "scope": "marketing",
                     "state": state,
                     "source": "meta_preferences",
-                    "proof": _(
+                    "proof": self.env._(
                         "WhatsApp marketing preference: %(value)s %(detail)s",
                         value=preference.get("value"),
                         detail=preference.get("detail") or "",

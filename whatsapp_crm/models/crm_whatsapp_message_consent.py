@@ -152,7 +152,7 @@ class CrmWhatsappMessage(models.Model):
                 "scope": "marketing",
                 "state": "opt_out",
                 "source": "api_error",
-                "proof": _(
+                "proof": self.env._(
                     "WhatsApp refused message %s: the customer stopped marketing messages.", message.wamid or message.id
                 ),
             }
