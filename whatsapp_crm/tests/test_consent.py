@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
 from .common import PHONE_NUMBER_ID, new_wamid
@@ -282,6 +282,18 @@ class TestConsentRecords(ConsentCase):
         self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_in", "manual"))
         self.assertEqual(consent.history_ids.user_id, self.user_salesman)
         self.assertEqual(partner.whatsapp_consent_history_ids, consent.history_ids)
+
+    def test_wizard_refuses_another_company(self):
+        other = self.env["res.company"].create({"name": "Other Co"})
+        partner = self.env["res.partner"].create({"name": "Marta", "mobile": "+34 612 34 56 78"})
+        wizard = (
+            self.env["crm.whatsapp.consent.wizard"]
+            .with_user(self.user_salesman)
+            .create({"partner_id": partner.id, "company_id": other.id, "proof": "Forged"})
+        )
+        with self.assertRaises(AccessError):
+            wizard.action_record()
+        self.assertFalse(self.Consent.sudo().search([("number", "=", "+34612345678")]))
 
     def test_manual_change_needs_proof_and_keeps_history(self):
         consent = self.Consent.create(

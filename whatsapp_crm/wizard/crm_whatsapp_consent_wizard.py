@@ -1,5 +1,5 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..models.crm_whatsapp_consent import SCOPES, STATES
 
@@ -37,6 +37,8 @@ class CrmWhatsappConsentWizard(models.TransientModel):
     def action_record(self):
         self.ensure_one()
         self.partner_id.check_access("read")
+        if self.company_id not in self.env.user.company_ids:
+            raise AccessError(_("You can only record consents in your own companies."))
         conversation = self.partner_id.whatsapp_conversation_ids.filtered(lambda c: not c.wa_id)[:1]
         if not self.number and not conversation.wa_user_id:
             raise UserError(_("%s has no number to record a consent for.", self.partner_id.display_name))
