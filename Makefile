@@ -37,3 +37,4 @@ readme:
 
 bench:
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_reporting.py

@@ -22,3 +22,9 @@ from . import ir_actions_server
 from . import mail_thread
 from . import mail_message
 from . import mail_notification
+from . import crm_team
+from . import crm_whatsapp_account_csat
+from . import crm_whatsapp_session
+from . import crm_whatsapp_session_csat
+from . import crm_whatsapp_conversation_session
+from . import crm_whatsapp_message_session

@@ -8,6 +8,8 @@ from ..tools.whatsapp_cloud_api import DEFAULT_BASE_URL, DEFAULT_VERSION, WhatsA
 
 WEBHOOK_ROUTE = "/whatsapp_crm/webhook"
 TOKEN_ERROR_CODES = (0, 190)
+API_CONNECT_TIMEOUT = 5
+API_READ_TIMEOUT = 30
 
 
 def _new_verify_token(*_args):
@@ -106,7 +108,17 @@ class CrmWhatsappAccount(models.Model):
             waba_id=account.waba_id,
             base_url=account.api_base_url,
             version=account.api_version,
+            timeout=(API_CONNECT_TIMEOUT, self._api_read_timeout()),
         )
+
+    def _api_read_timeout(self):
+        """Seconds to wait for Graph's answer (``whatsapp_crm.api_read_timeout``, default 30). A send
+        whose answer does not come in time is not sent again blindly (see the send queue)."""
+        value = self.env["ir.config_parameter"].sudo().get_param("whatsapp_crm.api_read_timeout")
+        try:
+            return max(float(value), 0.1) if value else API_READ_TIMEOUT
+        except ValueError:
+            return API_READ_TIMEOUT
 
     def _handle_api_error(self, error):
         """Record what an API error says about the accounts themselves.

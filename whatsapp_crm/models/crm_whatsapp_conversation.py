@@ -208,7 +208,7 @@ class CrmWhatsappConversation(models.Model):
         if not partner:
             Partner = self.env["res.partner"]
             if wa_id:
-                partner = Partner._whatsapp_find_or_create(wa_id, profile_name)
+                partner = Partner._whatsapp_find_or_create(wa_id, profile_name, company=account.company_id)
             else:
                 partner = Partner.sudo().create({"name": profile_name or wa_user_id}).with_env(self.env)
         user = user or self._next_agent(account)
@@ -377,17 +377,34 @@ class CrmWhatsappConversation(models.Model):
         return lead
 
     def _lead_values(self, referral=None):
+        """A lead in the account's company. Its team, salesperson and customer are only those
+        that company may use: a team or contact of another company is left out (the lead keeps
+        the customer's name and number), it never makes the customer's message fail."""
         self.ensure_one()
         account = self.account_id
-        user = self.user_id or self.team_id.user_id or account.team_id.user_id
+        company = account.company_id
+        team = next(
+            (t for t in (self.team_id, account.team_id) if t and t.company_id in (company, self.env["res.company"])),
+            self.env["crm.team"],
+        )
+        user = next(
+            (u for u in (self.user_id, team.user_id, account.team_id.user_id) if u and company in u.company_ids),
+            self.env["res.users"],
+        )
+        partner = self.partner_id if self.partner_id.company_id in (company, self.env["res.company"]) else None
         values = {
             "name": _("WhatsApp: %s", self.profile_name or self.partner_id.name or self.display_name),
-            "partner_id": self.partner_id.id,
-            "team_id": (self.team_id or account.team_id).id,
+            "partner_id": partner.id if partner else False,
+            "team_id": team.id,
             "user_id": user.id,
-            "company_id": account.company_id.id,
+            "company_id": company.id,
             "source_id": self.env.ref("whatsapp_crm.utm_source_whatsapp").id,
         }
+        if not partner:
+            values.update(
+                contact_name=self.profile_name or self.partner_id.name,
+                mobile=f"+{self.wa_id}" if self.wa_id else False,
+            )
         if referral:
             values.update(self.env["crm.lead"]._whatsapp_referral_values(referral))
         return values

@@ -117,7 +117,7 @@ class CrmWhatsappMessage(models.Model):
         if not numbers:
             return set()
         # sudo: the blacklist is not readable by salespeople, only its verdict matters
-        found = self.env["phone.blacklist"].sudo().search([("number", "in", list(numbers))])
+        found = self.env["phone.blacklist"].sudo().search_fetch([("number", "in", list(numbers))], ["number"])
         return set(found.mapped("number"))
 
     def _whatsapp_check_policy(self, raise_exception=False):

@@ -35,7 +35,7 @@ OPT_OUT_CODE = 131050  # the customer stopped marketing messages
 SEND_DEFAULTS = {
     "send_batch_size": 1000,  # messages taken per cron run
     "send_run_seconds": 60,  # a cron run stops dispatching after this; the rest waits for the next run
-    "send_now_seconds": 10,  # an interactive send waits at most this for the throttle, then queues
+    "send_now_seconds": 10.0,  # an interactive send waits at most this for the throttle, then queues
     "send_max_workers": 8,  # concurrent HTTP calls, at most MAX_SEND_WORKERS
     # requests are spaced 10% wider than the account's throughput allows, so that network
     # jitter never puts throughput_limit + 1 requests into one second at Meta's end
@@ -182,7 +182,7 @@ class CrmWhatsappMessage(models.Model):
                     "error_code": 0,
                     "error_message": _(
                         "%(error)s WhatsApp may have accepted the message: it is not sent again, its status "
-                        "is awaited until %(until)s.",
+                        "is awaited until %(until)s UTC.",
                         error=text,
                         until=fields.Datetime.to_string(wait_until),
                     ),
@@ -199,7 +199,7 @@ class CrmWhatsappMessage(models.Model):
                 retry_count=self.retry_count + 1,
                 next_try_at=now + timedelta(seconds=delay),
                 error_message=_(
-                    "%(error)s Attempt %(attempt)s of %(attempts)s failed; the next one is at %(at)s.",
+                    "%(error)s Attempt %(attempt)s of %(attempts)s failed; the next one is at %(at)s UTC.",
                     error=text,
                     attempt=self.retry_count + 1,
                     attempts=max_retries + 1,

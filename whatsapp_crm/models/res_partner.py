@@ -78,8 +78,12 @@ class ResPartner(models.Model):
         return False
 
     @api.model
-    def _whatsapp_find(self, wa_id):
-        """The oldest partner whose phone or mobile is this WhatsApp number (any variant)."""
+    def _whatsapp_find(self, wa_id, company=None):
+        """The oldest partner whose phone or mobile is this WhatsApp number (any variant).
+
+        :param company: only contacts of this company or shared ones (an account's customers are
+            matched within its company: another company's contact is not theirs)
+        """
         variants = set(wa_id_variants(wa_id))
         if not variants:
             return self.browse()
@@ -87,16 +91,17 @@ class ResPartner(models.Model):
         # ("+33 6 12 34 56 78" splits the last four), and indexed (see init); then compare E.164
         # numbers in Python.
         tail = wa_digits(wa_id)[-8:]
-        self.env["res.partner"].flush_model(["phone", "mobile", "active"])
+        self.env["res.partner"].flush_model(["phone", "mobile", "active", "company_id"])
         self.env.cr.execute(
             """
             SELECT id FROM res_partner
              WHERE active
                AND (right(regexp_replace(mobile, '\\D', '', 'g'), 8) = %s
                     OR right(regexp_replace(phone, '\\D', '', 'g'), 8) = %s)
+               AND (%s IS NULL OR company_id IS NULL OR company_id = %s)
           ORDER BY id
             """,
-            [tail, tail],
+            [tail, tail, company.id if company else None, company.id if company else None],
         )
         for partner in self.sudo().browse([row[0] for row in self.env.cr.fetchall()]):
             for fname in ("mobile", "phone"):
@@ -105,9 +110,10 @@ class ResPartner(models.Model):
         return self.browse()
 
     @api.model
-    def _whatsapp_find_or_create(self, wa_id, name=None):
-        """The contact of a WhatsApp number, created from the profile name if unknown."""
-        partner = self._whatsapp_find(wa_id)
+    def _whatsapp_find_or_create(self, wa_id, name=None, company=None):
+        """The contact of a WhatsApp number (within ``company``, see :meth:`_whatsapp_find`),
+        created from the profile name if unknown."""
+        partner = self._whatsapp_find(wa_id, company=company)
         if partner:
             return partner
         number = f"+{wa_digits(wa_id)}"

@@ -9,6 +9,7 @@ from . import test_outbound_server_action
 from . import test_outbound_throttle
 from . import test_template
 from . import test_template_emulator
+from . import test_outbound_unconfirmed
 from . import test_security
 from . import test_ui
 from . import test_ui_consent
@@ -16,6 +17,10 @@ from . import test_webhook_concurrency
 from . import test_webhook_controller
 from . import test_webhook_inbound_hook
 from . import test_webhook_messages
+from . import test_webhook_multicompany
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
+from . import test_reporting_sessions
+from . import test_reporting_csat
+from . import test_reporting_reports

@@ -376,14 +376,16 @@ def sample_referral():
     }
 
 
-def build_status(wamid, status, recipient_id, timestamp=None, category=None, errors=None):
-    """One entry of ``value.statuses``."""
+def build_status(wamid, status, recipient_id, timestamp=None, category=None, errors=None, callback_data=None):
+    """One entry of ``value.statuses``; Meta repeats the send's ``biz_opaque_callback_data``."""
     entry = {
         "id": wamid,
         "status": status,
         "timestamp": str(int(timestamp if timestamp is not None else time.time())),
         "recipient_id": recipient_id,
     }
+    if callback_data:
+        entry["biz_opaque_callback_data"] = callback_data
     if category and status != "failed":
         entry["conversation"] = {
             "id": hashlib.sha256(recipient_id.encode()).hexdigest()[:32],
@@ -456,6 +458,9 @@ class CloudApiEmulator:
         self.auto_statuses = auto_statuses
         self.status_delay = status_delay
         self.latency = latency
+        # seconds a Graph answer waits *after* the request was handled: a client timing out
+        # meanwhile lost an answer to a request that took effect (e.g. a message sent)
+        self.answer_delay = 0.0
         self.template_status = template_status
         self.template_review = template_review
         self.review_delay = review_delay
@@ -630,7 +635,10 @@ class CloudApiEmulator:
                 code = error_code or 131026
                 title = ERRORS.get(code, "Message undeliverable")
                 errors = [{"code": code, "title": title, "message": title, "error_data": {"details": title}}]
-            entries.append(build_status(wamid, status, recipient_id, self.clock(), sent.get("category"), errors))
+            callback_data = (sent.get("payload") or {}).get("biz_opaque_callback_data")
+            entries.append(
+                build_status(wamid, status, recipient_id, self.clock(), sent.get("category"), errors, callback_data)
+            )
         return build_webhook("messages", build_messages_value(self.metadata, statuses=entries), self.waba_id)
 
     def emit_statuses(self, wamid, statuses=STATUS_ORDER, recipient_id=None, error_code=None):
@@ -716,6 +724,8 @@ class CloudApiEmulator:
         record["status"] = status
         with self._lock:
             self.requests.append(record)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         if isinstance(result, bytes):
             return status, self.media[query["mid"]]["mime_type"], result
         if result is None:

@@ -99,7 +99,10 @@ class WhatsappCase(common.TransactionCase):
             )
             error = errors.pop(0) if errors else (None if errors is not None else sim_error)
             if error:
-                raise self.whatsapp_error(error)
+                error = self.whatsapp_error(error)
+                # a lost answer (timeout after the request left) still reached WhatsApp
+                self._wa_requests[-1]["reached"] = error.request_sent
+                raise error
             for (r_method, suffix), result in responses.items():
                 if r_method == method and path.endswith(suffix):
                     return result(json) if callable(result) else result
@@ -160,16 +163,21 @@ class WhatsappCase(common.TransactionCase):
             self.assertFalse(message.wamid)
 
     def assertWhatsAppSent(self, messages, content=None, fields_values=None):
-        """Accepted by WhatsApp (state sent, a wamid), sent once each through the mock with
-        ``content`` (text body or template name) when given."""
+        """Accepted by WhatsApp (state sent, a wamid), each having reached the mock exactly once
+        (failed attempts that never left do not count), with ``content`` (text body or template
+        name) when given."""
         self._assertWhatsApp(messages, "sent", fields_values)
-        payloads = self.sent_payloads() if hasattr(self, "_wa_requests") else None
+        payloads = None
+        if hasattr(self, "_wa_requests"):  # the mock's requests that reached WhatsApp
+            payloads = [
+                r["json"] for r in self._wa_requests if r["path"].endswith("/messages") and r.get("reached", True)
+            ]
         for message in messages:
             self.assertTrue(message.wamid)
             if payloads is None:
                 continue
-            mine = [p for p in payloads if p.get("biz_opaque_callback_data") == message._callback_data()]
-            self.assertEqual(len(mine), 1, "sent exactly once")
+            mine = [p for p in payloads if p and p.get("biz_opaque_callback_data") == message._callback_data()]
+            self.assertEqual(len(mine), 1, "reached WhatsApp exactly once")
             if content is not None:
                 sent = mine[0].get("text", {}).get("body") or mine[0].get("template", {}).get("name")
                 self.assertEqual(sent, content)

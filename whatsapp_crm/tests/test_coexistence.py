@@ -1,8 +1,13 @@
 """whatsapp_crm installs beside Odoo Enterprise's `whatsapp` and OCA's `mail_gateway_whatsapp`:
 none of its technical names may be one of theirs."""
 
+import re
+from pathlib import Path
+
 from odoo import http
 from odoo.tests import TransactionCase, tagged
+
+from ..models.crm_whatsapp_message_queue import SEND_DEFAULTS
 
 MODULE = "whatsapp_crm"
 # Technical names the other WhatsApp add-ons use.
@@ -18,6 +23,8 @@ FOREIGN_MODELS = {
     "mail.gateway.whatsapp",
     "mail.whatsapp.composer",
 }
+# get_param("key") / set_param(f"key"...): the keys the code uses
+PARAM_RE = re.compile(r"""(?:get|set)_param\(\s*f?["']([^"']+)["']""")
 FOREIGN_SELECTION_VALUES = {"whatsapp", "whatsapp_message", "gateway", "gateway_notification"}
 
 
@@ -62,6 +69,25 @@ class TestCoexistence(TransactionCase):
             self.assertTrue(url.startswith(f"/{MODULE}/"), url)
 
     def test_config_parameters(self):
-        params = self.env["ir.config_parameter"].browse(self._own_xmlids("ir.config_parameter").mapped("res_id"))
-        for param in params:
-            self.assertTrue(param.key.startswith(f"{MODULE}."), param.key)
+        """Every setting the code reads or writes, and every parameter the install wrote, is
+        ``whatsapp_crm.<key>`` (Odoo Enterprise's whatsapp uses ``whatsapp.``)."""
+        keys = set(
+            self.env["ir.config_parameter"]
+            .browse(self._own_xmlids("ir.config_parameter").mapped("res_id"))
+            .mapped("key")
+        )
+        root = Path(__file__).resolve().parent.parent
+        for path in root.rglob("*.py"):
+            if "tests" in path.relative_to(root).parts:
+                continue
+            for key in PARAM_RE.findall(path.read_text(encoding="utf-8")):
+                # f"whatsapp_crm.{key}": the send settings and their defaults
+                keys |= {key.replace("{key}", name) for name in SEND_DEFAULTS} if "{key}" in key else {key}
+        self.assertIn("whatsapp_crm.webhook_event_retention_days", keys)
+        self.assertIn("whatsapp_crm.api_read_timeout", keys)
+        self.assertIn("whatsapp_crm.unconfirmed_wait_seconds", keys)
+        for key in keys:
+            self.assertTrue(key.startswith(f"{MODULE}."), key)
+        stored = self.env["ir.config_parameter"].sudo().search([("key", "=like", "whatsapp%")]).mapped("key")
+        for key in stored:
+            self.assertTrue(key.startswith(f"{MODULE}."), key)

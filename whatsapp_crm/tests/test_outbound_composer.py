@@ -2,7 +2,7 @@ import base64
 from datetime import timedelta
 
 from odoo.exceptions import AccessError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, tagged, users
 
 from .test_outbound_send import NOW, WINDOW_TEXT, OutboundCase
 
@@ -336,3 +336,19 @@ class TestOutboundComposer(OutboundCase):
             ),
             ["Big deal", "Our shop is closed on Monday", "Second deal"],
         )
+
+    @users("wa_salesman")
+    def test_send_now_goes_through_the_throttle(self):
+        """The immediate send obeys the queue's pair rate: two messages to one customer go at
+        once, a third waits for the cron instead of breaking Meta's limit."""
+        self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_now_seconds", "0.5")
+        actions = []
+        with self.mock_whatsapp_api():
+            for body in ("One", "Two", "Three"):
+                form = self._composer_form(self.lead)
+                form.body = body
+                actions.append(form.save().action_send())
+        self.assertEqual([p["text"]["body"] for p in self.sent_payloads()], ["One", "Two"])
+        self.assertEqual([a["params"]["type"] for a in actions], ["success", "success", "info"])
+        third = self.lead.whatsapp_message_ids.filtered(lambda m: m.body == "Three")
+        self.assertWhatsAppOutgoing(third)

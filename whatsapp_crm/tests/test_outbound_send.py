@@ -5,7 +5,7 @@ from freezegun import freeze_time
 
 from odoo import sql_db
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged, users
+from odoo.tests import tagged, users, warmup
 
 from ..models.crm_whatsapp_message import media_type_of
 from ..models.crm_whatsapp_message_queue import SEND_QUEUE_LOCK
@@ -297,14 +297,28 @@ class TestOutboundRetry(OutboundCase):
         with self.mock_whatsapp_api(sim_error=self.api_error(130429)):
             message._send()
             self.assertEqual(message.next_try_at, NOW + timedelta(seconds=4))
+            self.assertIn("throughput limit for this number was reached", message.error_message)
+            self.assertIn("Attempt 1 of 3 failed; the next one is at 2026-11-20 10:00:04 UTC.", message.error_message)
             self.frozen.tick(timedelta(seconds=4))
             self.env["crm.whatsapp.message"]._process_queue()
             self.assertEqual(message.next_try_at, NOW + timedelta(seconds=4 + 16))
             self.frozen.tick(timedelta(seconds=16))
             self.env["crm.whatsapp.message"]._process_queue()
         self.assertEqual(len(self._wa_requests), 3)
-        self.assertEqual(message.state, "failed")
-        self.assertEqual(message.error_code, 130429)
+        self.assertWhatsAppFailed(message, reason="Gave up after 3 attempts.", code=130429)
+        self.assertNotIn("retr", message.error_message.replace("Gave up", ""), "a final failure promises nothing")
+
+    @users("wa_salesman")
+    def test_http_429_says_what_it_is(self):
+        message = self._message()
+        with self.mock_whatsapp_api(sim_error=["http_429", None]):
+            message._send()
+            self.assertEqual(message.state, "queued")
+            self.assertIn("rate limit was reached (HTTP 429: too many requests)", message.error_message)
+            self.assertIn("Attempt 1 of 6", message.error_message)
+            self.frozen.tick(timedelta(seconds=5))
+            self.env["crm.whatsapp.message"]._process_queue()
+        self.assertWhatsAppSent(message)
 
     @users("wa_salesman")
     def test_permanent_error_fails_at_once(self):
@@ -649,3 +663,48 @@ class TestOutboundQueuedThenChanged(OutboundCase):
     @users("wa_salesman")
     def test_window_closed_after_queuing(self):
         self._assert_refused_when_sent(self._message(), self._close_window, WINDOW_TEXT)
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestOutboundPolicyBatch(OutboundCase):
+    """The policy answers for a batch with a fixed number of queries, whatever its size: 9 for 5
+    messages as for 20 (messages, conversations, company, contacts, country, blacklist, account,
+    token...), not one blacklist query per message."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.conversations = cls.env["crm.whatsapp.conversation"].create(
+            [
+                {
+                    "account_id": cls.account.id,
+                    "wa_id": f"32470777{index:03d}",
+                    "partner_id": cls.partner.id,
+                    "user_id": cls.user_salesman.id,
+                    "last_inbound_at": NOW - timedelta(hours=1),
+                }
+                for index in range(20)
+            ]
+        )
+        cls.env["phone.blacklist"].sudo()._add(["+32470777010"])
+
+    def _batch(self, size):
+        messages = self.env["crm.whatsapp.message"]
+        for conversation in self.conversations[:size]:
+            messages |= self._message(conversation_id=conversation.id, lead_id=False)
+        self.env.invalidate_all()
+        return messages.with_env(self.env)
+
+    @users("wa_salesman")
+    @warmup
+    def test_policy_queries_do_not_grow_with_the_batch(self):
+        one, twenty = self._batch(5), self._batch(20)
+        self.env.flush_all()
+        self.env.invalidate_all()
+        with self.assertQueryCount(wa_salesman=9):
+            refusals = one._whatsapp_policy_refusals()
+        self.assertFalse(refusals)
+        self.env.invalidate_all()
+        with self.assertQueryCount(wa_salesman=9):
+            refusals = twenty._whatsapp_policy_refusals()
+        self.assertEqual(list(refusals.values()), [("blacklist", "This number opted out of WhatsApp messages.")])

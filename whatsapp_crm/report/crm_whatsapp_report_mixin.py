@@ -1,0 +1,29 @@
+from odoo import api, models, tools
+from odoo.models import parse_read_group_spec
+from odoo.tools import SQL
+
+
+class CrmWhatsappReportMixin(models.AbstractModel):
+    """A read-only report on an SQL view, whose fields may also aggregate by ``median``."""
+
+    _name = "crm.whatsapp.report.mixin"
+    _description = "WhatsApp Report"
+    _auto = False
+
+    def _query(self):
+        """The SELECT of the view (an ``SQL``)."""
+        raise NotImplementedError
+
+    def init(self):
+        if self._abstract:
+            return
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(SQL("CREATE OR REPLACE VIEW %s AS (%s)", SQL.identifier(self._table), self._query()))
+
+    @api.model
+    def _read_group_select(self, aggregate_spec, query):
+        fname, _property, func = parse_read_group_spec(aggregate_spec)
+        if func != "median":
+            return super()._read_group_select(aggregate_spec, query)
+        super()._read_group_select(f"{fname}:max", query)  # the field exists and may be read
+        return SQL("PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY %s)", self._field_to_sql(self._table, fname, query))
