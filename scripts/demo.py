@@ -44,7 +44,7 @@ iap_cron = env.ref("crm_iap_enrich.ir_cron_lead_enrichment", raise_if_not_found=
 if iap_cron:
     iap_cron.sudo().active = False
 env["ir.config_parameter"].sudo().set_param("web.base.url", {base_url!r})
-config = {{"account": None, "templates": [], "iap_cron": bool(iap_cron)}}
+config = {{"account": None, "templates": [], "customers": [], "iap_cron": bool(iap_cron)}}
 if account and account.api_base_url == emulator_url:
     secrets = account.sudo()
     config["account"] = {{
@@ -70,6 +70,10 @@ if account and account.api_base_url == emulator_url:
             "components": components,
             **({{"id": template.wa_template_id}} if template.wa_template_id else {{}}),
         }})
+    conversations = env["crm.whatsapp.conversation"].search([("account_id", "=", account.id)], limit=20)
+    config["customers"] = [
+        {{"wa_id": c.wa_id, "name": c.profile_name or c.partner_id.name or c.wa_id}} for c in conversations if c.wa_id
+    ]
 env.cr.commit()
 print({mark!r} + json.dumps(config))
 """
@@ -255,6 +259,8 @@ def run(args):
         )
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="whatsapp_crm_templates_", delete=False) as file:
         json.dump(config["templates"], file)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="whatsapp_crm_customers_", delete=False) as people:
+        json.dump([SAMPLE_CUSTOMER, *config["customers"]], people)
     emulator = subprocess.Popen(
         [
             sys.executable,
@@ -268,6 +274,7 @@ def run(args):
             f"--display-phone-number={account['display_phone_number']}",
             f"--verified-name={account['verified_name']}",
             f"--templates={file.name}",
+            f"--customers={people.name}",
             # the demo's chat history never went through this emulator: Odoo checks the window itself
             "--no-window",
         ]
@@ -296,3 +303,4 @@ def run(args):
             stop(odoo, interrupted)
         stop(emulator, interrupted, seconds=5)
         os.unlink(file.name)
+        os.unlink(people.name)

@@ -119,6 +119,7 @@ def command_test(args):
         f"--logfile={log_path}",
     ]
     subprocess.run(["dropdb", "--if-exists", database], check=False)
+    log_path.unlink(missing_ok=True)  # Odoo appends: the summary must read this run only
     print(f"Installing {MODULE} on a fresh database {database} and running its tests (log: {log_path.name})")
     started = time.monotonic()
     try:

@@ -10,9 +10,10 @@ Which strings are translatable is Odoo's decision (field labels derived from fie
 values, view and data terms, `_()` in Python, `_t()` in JavaScript...), so the .pot is never written
 by hand nor guessed by a parser of the sources: Odoo exports it (``--i18n-export``) from a database
 where the module is installed without demo data. That database is kept between runs (it is named
-after this checkout) and only updated (``-u``), which costs a few seconds instead of an install; a
-fresh machine (CI) pays for one install. Entries are compared as sets of (context, msgid), so line
-references, ordering and dates never make the check fail.
+after this checkout) and only updated (``-u``), which costs seconds instead of an install; a fresh
+machine (CI) pays for one install. The export is cached by a hash of the module's files (all but
+i18n/): while they do not change, the check reads no database at all. Entries are compared as sets
+of (context, msgid), so line references, ordering and dates never make the check fail.
 """
 
 import argparse
@@ -23,8 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po, write_po
+import polib  # Odoo's own dependency for .po files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dev
@@ -38,8 +38,27 @@ def database_name():
     return f"{dev.MODULE}_i18n_{hashlib.sha1(str(dev.REPO).encode()).hexdigest()[:8]}"
 
 
+def sources_hash():
+    digest = hashlib.sha256()
+    module = dev.REPO / dev.MODULE
+    for path in sorted(module.rglob("*")):
+        if path.is_file() and "i18n" not in path.relative_to(module).parts and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(module)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def odoo_export(database):
-    """The .pot as Odoo exports it now (bytes), after installing or updating the module."""
+    """The .pot as Odoo exports it for the current sources (bytes)."""
+    cache = Path(tempfile.gettempdir()) / f"{database}-{sources_hash()}.pot"
+    if cache.exists():
+        return cache.read_bytes()
+    exported = _odoo_export(database)
+    cache.write_bytes(exported)
+    return exported
+
+
+def _odoo_export(database):
+    """Install or update the module in ``database``, then export its terms."""
     odoo_bin = dev.find_odoo()
     dev.check_postgres()
     common = ["-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", "--log-level=warn", "--no-http"]
@@ -64,17 +83,13 @@ def odoo_export(database):
         return out.read_bytes()
 
 
-def read_catalog(path_or_bytes):
-    if isinstance(path_or_bytes, bytes):
-        import io  # noqa: PLC0415
-
-        return read_po(io.BytesIO(path_or_bytes))
-    with open(path_or_bytes, "rb") as file:
-        return read_po(file)
+def read_catalog(path_or_text):
+    """A polib catalog of a file (Path) or of exported text (str)."""
+    return polib.pofile(str(path_or_text) if isinstance(path_or_text, Path) else path_or_text, wrapwidth=78)
 
 
 def keys(catalog):
-    return {(message.context, message.id) for message in catalog if message.id}
+    return {(entry.msgctxt, entry.msgid) for entry in catalog if not entry.obsolete}
 
 
 def placeholders(text):
@@ -87,15 +102,15 @@ def po_problems(pot, po_path):
     expected, present = keys(pot), keys(po)
     problems = [f"missing: {msgid!r}" for _context, msgid in sorted(expected - present, key=str)]
     problems += [f"obsolete (not in the .pot): {msgid!r}" for _context, msgid in sorted(present - expected, key=str)]
-    for message in po:
-        if not message.id or (message.context, message.id) not in expected:
+    for entry in po:
+        if entry.obsolete or (entry.msgctxt, entry.msgid) not in expected:
             continue
-        if message.fuzzy:
-            problems.append(f"fuzzy: {message.id!r}")
-        elif not message.string:
-            problems.append(f"untranslated: {message.id!r}")
-        elif placeholders(message.id) != placeholders(message.string):
-            problems.append(f"placeholders differ: {message.id!r} -> {message.string!r}")
+        if "fuzzy" in entry.flags:
+            problems.append(f"fuzzy: {entry.msgid!r}")
+        elif not entry.msgstr:
+            problems.append(f"untranslated: {entry.msgid!r}")
+        elif placeholders(entry.msgid) != placeholders(entry.msgstr):
+            problems.append(f"placeholders differ: {entry.msgid!r} -> {entry.msgstr!r}")
     return [f"{po_path.relative_to(dev.REPO)}: {problem}" for problem in problems]
 
 
@@ -105,7 +120,7 @@ def command_check(args):
     pot = read_catalog(POT)
     problems = []
     if not args.po_only:
-        exported = read_catalog(odoo_export(args.database))
+        exported = read_catalog(odoo_export(args.database).decode())
         new, gone = keys(exported) - keys(pot), keys(pot) - keys(exported)
         problems += [f"{POT.name} is stale: Odoo now exports {msgid!r}" for _c, msgid in sorted(new, key=str)]
         problems += [f"{POT.name} is stale: Odoo no longer exports {msgid!r}" for _c, msgid in sorted(gone, key=str)]
@@ -124,30 +139,19 @@ def command_export(args):
     exported = odoo_export(args.database)
     I18N.mkdir(exist_ok=True)
     POT.write_bytes(exported)
-    pot = read_catalog(exported)
     for po_path in sorted(I18N.glob("*.po")):
-        po = read_catalog(po_path)
-        merged = Catalog(locale=po.locale, project=po.project, version=po.version)
-        merged.mime_headers = po.mime_headers  # keep the translation team's header
-        known = {(message.context, message.id): message for message in po if message.id}
-        for message in pot:
-            if not message.id:
-                continue
-            old = known.get((message.context, message.id))
-            merged.add(
-                message.id,
-                old.string if old else "",
-                locations=message.locations,
-                flags=message.flags | (old.flags & {"fuzzy"} if old else set()),
-                auto_comments=message.auto_comments,
-                user_comments=old.user_comments if old else [],
-                context=message.context,
-            )
-        with open(po_path, "wb") as file:
-            write_po(file, merged, width=0, sort_output=False, include_previous=False)
-        todo = sum(1 for message in merged if message.id and not message.string)
+        old = read_catalog(po_path)
+        translated = {(entry.msgctxt, entry.msgid): entry for entry in old if not entry.obsolete}
+        merged = read_catalog(POT)
+        merged.header, merged.metadata = old.header, old.metadata  # the translation team's header
+        for entry in merged:
+            if known := translated.get((entry.msgctxt, entry.msgid)):
+                entry.msgstr = known.msgstr
+                entry.flags = sorted(set(entry.flags) | ({"fuzzy"} & set(known.flags)))
+        merged.save(str(po_path))
+        todo = sum(1 for entry in merged if not entry.msgstr)
         print(f"{po_path.relative_to(dev.REPO)}: {todo} entries to translate")
-    print(f"{POT.relative_to(dev.REPO)}: {len(keys(pot))} terms")
+    print(f"{POT.relative_to(dev.REPO)}: {len(keys(read_catalog(POT)))} terms")
     return 0
 
 

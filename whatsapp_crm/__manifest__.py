@@ -49,6 +49,7 @@
         "demo/res_users_demo.xml",
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
+        "demo/crm_whatsapp_template_hr_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

@@ -8,6 +8,7 @@ from . import crm_whatsapp_message_queue
 from . import crm_whatsapp_message_status
 from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_webhook_event
+from . import crm_whatsapp_webhook_event_display
 from . import crm_lead
 from . import res_partner
 from . import ir_actions_server

@@ -1,5 +1,7 @@
+import ipaddress
 import json
 import secrets
+from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -22,24 +24,78 @@ class CrmWhatsappAccount(models.Model):
     _inherit = ["mail.thread"]
     _order = "sequence, id"
 
-    name = fields.Char(required=True, tracking=True)
+    name = fields.Char(required=True, tracking=True, help="How Odoo users call this number, e.g. Sales line.")
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
-    waba_id = fields.Char("WhatsApp Business Account ID", required=True, tracking=True)
-    phone_number_id = fields.Char("Phone Number ID", required=True, tracking=True)
-    display_phone_number = fields.Char()
-    verified_name = fields.Char(readonly=True)
-    quality_rating = fields.Char(readonly=True)
-    messaging_limit_tier = fields.Char(readonly=True)
-    access_token = fields.Char(groups="base.group_system", copy=False)
-    app_secret = fields.Char(groups="base.group_system", copy=False)
-    verify_token = fields.Char(default=_new_verify_token, copy=False, groups="base.group_system")
+    waba_id = fields.Char(
+        "WhatsApp Business Account ID",
+        required=True,
+        tracking=True,
+        help='In Meta\'s app dashboard: WhatsApp > API Setup, "WhatsApp Business Account ID".',
+    )
+    phone_number_id = fields.Char(
+        "Phone Number ID",
+        required=True,
+        tracking=True,
+        help='In Meta\'s app dashboard: WhatsApp > API Setup, "Phone number ID" under the number '
+        "(an identifier of 15 or more digits, not the phone number itself).",
+    )
+    display_phone_number = fields.Char(
+        help="The business number as customers see it; Test Connection reads it from Meta."
+    )
+    verified_name = fields.Char(
+        readonly=True, help="The display name Meta approved for this number; Test Connection reads it."
+    )
+    quality_rating = fields.Char(readonly=True, help="Meta's code: GREEN, YELLOW, RED or UNKNOWN.")
+    quality_label = fields.Char(
+        "Quality",
+        compute="_compute_meta_labels",
+        help="Meta's rating of the messages sent from this number over the last 7 days, from customers' "
+        "blocks and reports. A low quality lowers the messaging limit.",
+    )
+    messaging_limit_tier = fields.Char(readonly=True, help="Meta's code, e.g. TIER_1K.")
+    messaging_limit_label = fields.Char(
+        "Messaging Limit",
+        compute="_compute_meta_labels",
+        help="How many different customers this business may start conversations with (templates) in "
+        "24 hours. Replies to customers who wrote do not count.",
+    )
+    access_token = fields.Char(
+        groups="base.group_system",
+        copy=False,
+        help="A permanent token of a system user: Meta Business Settings > Users > System users > Generate "
+        "new token, with the permissions whatsapp_business_messaging and whatsapp_business_management. "
+        "The token shown on API Setup expires after 24 hours.",
+    )
+    app_secret = fields.Char(
+        groups="base.group_system",
+        copy=False,
+        help="In Meta's app dashboard: App settings > Basic > App secret. Odoo checks the signature of "
+        "every webhook with it.",
+    )
+    verify_token = fields.Char(
+        default=_new_verify_token,
+        copy=False,
+        groups="base.group_system",
+        help="Paste it in Meta's app dashboard: WhatsApp > Configuration > Webhook > Verify token. Meta "
+        "sends it back once, to check that the callback URL is yours.",
+    )
     token_invalid = fields.Boolean(
         readonly=True, copy=False, help="Set when WhatsApp refused the access token (error 190)."
     )
-    api_base_url = fields.Char("API Base URL", required=True, default=DEFAULT_BASE_URL)
-    api_version = fields.Char("API Version", required=True, default=DEFAULT_VERSION)
+    api_base_url = fields.Char(
+        "API Base URL",
+        required=True,
+        default=DEFAULT_BASE_URL,
+        help="https://graph.facebook.com for Meta; a local address only for the development emulator.",
+    )
+    api_version = fields.Char(
+        "API Version",
+        required=True,
+        default=DEFAULT_VERSION,
+        help="Version of Meta's Graph API, e.g. v25.0. Meta supports each version for about two years.",
+    )
     throughput_limit = fields.Integer(
         "Throughput (messages/s)", default=80, help="Never send faster than this from this number."
     )
@@ -55,7 +111,13 @@ class CrmWhatsappAccount(models.Model):
         default="no_open_lead",
         required=True,
     )
-    webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url")
+    webhook_url = fields.Char(
+        "Webhook URL",
+        compute="_compute_webhook_url",
+        help="Paste it in Meta's app dashboard: WhatsApp > Configuration > Webhook > Callback URL, then "
+        "subscribe to the messages and message_template_status_update fields.",
+    )
+    webhook_url_warning = fields.Char("Webhook URL Warning", compute="_compute_webhook_url_warning")
 
     _sql_constraints = [
         ("phone_number_id_unique", "unique(phone_number_id)", "This phone number ID is already configured."),
@@ -66,6 +128,46 @@ class CrmWhatsappAccount(models.Model):
     def _compute_webhook_url(self):
         for account in self:
             account.webhook_url = f"{account.get_base_url()}{WEBHOOK_ROUTE}"
+
+    @api.depends("webhook_url", "api_base_url")
+    def _compute_webhook_url_warning(self):
+        for account in self:
+            parts = urlsplit(account.webhook_url or "")
+            warning = False
+            if parts.scheme != "https":
+                warning = self.env._(
+                    "Meta only delivers webhooks to public HTTPS addresses, and this URL is not HTTPS. Serve "
+                    "Odoo over HTTPS (a reverse proxy) and set the system parameter web.base.url to its address."
+                )
+            elif _is_local_host(parts.hostname):
+                warning = self.env._(
+                    "%s cannot be reached from the internet: Meta cannot deliver webhooks to it.", parts.hostname
+                )
+            if warning and _is_local_host(urlsplit(account.api_base_url or "").hostname):
+                warning = self.env._("%s This account talks to a local emulator, which delivers here anyway.", warning)
+            account.webhook_url_warning = warning
+
+    @api.depends("quality_rating", "messaging_limit_tier")
+    def _compute_meta_labels(self):
+        quality_labels = {
+            "GREEN": self.env._("High quality"),
+            "YELLOW": self.env._("Medium quality"),
+            "RED": self.env._("Low quality"),
+            "UNKNOWN": self.env._("Not rated yet"),
+        }
+        limit_labels = {
+            "TIER_50": self.env._("50 customers a day"),
+            "TIER_250": self.env._("250 customers a day"),
+            "TIER_1K": self.env._("1,000 customers a day"),
+            "TIER_2K": self.env._("2,000 customers a day"),
+            "TIER_10K": self.env._("10,000 customers a day"),
+            "TIER_100K": self.env._("100,000 customers a day"),
+            "TIER_UNLIMITED": self.env._("Unlimited"),
+        }
+        for account in self:
+            quality, tier = (account.quality_rating or "").upper(), (account.messaging_limit_tier or "").upper()
+            account.quality_label = quality_labels.get(quality, account.quality_rating or False)
+            account.messaging_limit_label = limit_labels.get(tier, account.messaging_limit_tier or False)
 
     def write(self, vals):
         if vals.get("access_token"):  # a new token deserves a new chance
@@ -125,11 +227,14 @@ class CrmWhatsappAccount(models.Model):
         self.ensure_one()
         try:
             with self._get_api() as api:
+                url = api._url(self.phone_number_id)
                 details = api.get_phone_number()
         except WhatsAppApiError as error:
             if self._handle_api_error(error):
                 self._keep_token_invalid_after_rollback()
-            raise UserError(_("Connection to WhatsApp failed: %s", error.get_message(self.env.lang))) from error
+            raise UserError(
+                _("Test connection to %(url)s failed: %(reason)s", url=url, reason=self._connection_failure(error))
+            ) from error
         self.write(
             {
                 "display_phone_number": details.get("display_phone_number") or self.display_phone_number,
@@ -146,15 +251,29 @@ class CrmWhatsappAccount(models.Model):
                 "type": "success",
                 "title": _("Connection successful"),
                 "message": _(
-                    "%(number)s (%(name)s), quality rating: %(quality)s",
+                    "%(url)s answered: %(number)s (%(name)s), %(quality)s, messaging limit: %(limit)s",
+                    url=url,
                     number=self.display_phone_number,
                     name=self.verified_name or "-",
-                    quality=self.quality_rating or "-",
+                    quality=self.quality_label or "-",
+                    limit=self.messaging_limit_label or "-",
                 ),
                 "sticky": False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
+
+    def _connection_failure(self, error):
+        """Why a connection test failed, in words: a test is never retried, so no error says it will be."""
+        if error.code is None and error.http_status is None:
+            if error.timeout:
+                return _("nothing answered in time. Check the API Base URL and this server's internet access.")
+            return _("nothing answers at this address. Check the API Base URL and this server's internet access.")
+        if error.code is None and error.http_status >= 500:
+            return _("the server answered with an error (HTTP %s). Try again in a few minutes.", error.http_status)
+        if error.retryable:
+            return _("WhatsApp is busy (%s). Try again in a few minutes.", error.details or error.title or error.code)
+        return error.get_message(self.env.lang)
 
     def action_regenerate_verify_token(self):
         """A new verify token (managers only): Meta's webhook subscription must be set up again."""
@@ -202,3 +321,14 @@ class CrmWhatsappAccount(models.Model):
             )
         )
         return [], False
+
+
+def _is_local_host(host):
+    """Whether ``host`` (a name or an IP address) cannot be reached from the internet."""
+    host = (host or "").lower()
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".lan", ".internal", ".home")):
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return "." not in host  # a bare machine name

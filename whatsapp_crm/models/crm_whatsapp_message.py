@@ -77,6 +77,15 @@ def media_type_of(mimetype):
     return "document"
 
 
+def format_size(size):
+    """A file size as people write it: "500 KB", "4.2 MB"."""
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} B"
+
+
 class CrmWhatsappMessage(models.Model):
     _name = "crm.whatsapp.message"
     _description = "WhatsApp Message"

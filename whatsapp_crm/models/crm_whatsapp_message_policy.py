@@ -1,9 +1,16 @@
 """The one policy of outbound WhatsApp messages: may this batch be sent now?"""
 
-from odoo import _, models, tools
+from odoo import _, models
 from odoo.exceptions import UserError
 
-from .crm_whatsapp_message import MAX_BUTTON_TITLE, MAX_BUTTONS, MEDIA_MAX_SIZES, MEDIA_TYPES, SENDABLE_TYPES
+from .crm_whatsapp_message import (
+    MAX_BUTTON_TITLE,
+    MAX_BUTTONS,
+    MEDIA_MAX_SIZES,
+    MEDIA_TYPES,
+    SENDABLE_TYPES,
+    format_size,
+)
 
 
 class CrmWhatsappMessage(models.Model):
@@ -104,8 +111,8 @@ class CrmWhatsappMessage(models.Model):
                     _(
                         "%(file)s is too large for WhatsApp: %(size)s, at most %(limit)s for this kind of file.",
                         file=attachment.name,
-                        size=tools.human_size(attachment.file_size),
-                        limit=tools.human_size(limit),
+                        size=format_size(attachment.file_size),
+                        limit=format_size(limit),
                     ),
                 )
         elif self.message_type == "text" and not self.body:

@@ -1,7 +1,9 @@
 from . import test_cloud_api_emulator
 from . import test_coexistence
+from . import test_composer_checks
 from . import test_crm_whatsapp_account
 from . import test_customer_phone
+from . import test_empty_states
 from . import test_outbound_composer
 from . import test_outbound_send
 from . import test_outbound_server_action
@@ -11,6 +13,7 @@ from . import test_security
 from . import test_ui
 from . import test_webhook_concurrency
 from . import test_webhook_controller
+from . import test_webhook_event_display
 from . import test_webhook_inbound_hook
 from . import test_webhook_messages
 from . import test_webhook_multicompany

@@ -32,7 +32,8 @@ The same controls over HTTP, for demos and benchmarks driving it from another pr
 The customer phone page, ``GET /phone/`` (files in ``customer_phone/`` beside this file), plays the
 customers in a browser: every action is one of the controls above, so it reaches Odoo as a signed
 webhook. It reads a customer's chat, with the business messages' last status, from
-``POST /_emulator/chat`` ``{"wa_id": ...}``, and media from ``GET /phone/media/<id>``.
+``POST /_emulator/chat`` ``{"wa_id": ...}``, media from ``GET /phone/media/<id>``, and the customers
+to offer from ``GET /_emulator/customers``.
 """
 
 import argparse
@@ -414,6 +415,7 @@ class CloudApiEmulator:
         self.page_size = page_size
         self.webhook_timeout = webhook_timeout
         self.clock = time.time  # replaceable to test the 24-hour window
+        self.customers = []  # [{wa_id, name}] the phone page offers to play
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._server = None
@@ -950,6 +952,8 @@ class CloudApiEmulator:
                 return {"webhooks": [{**w, "body": w["body"].decode()} for w in self.webhooks]}
         if method == "GET" and action == "messages":
             return {"messages": self.sent_messages}
+        if method == "GET" and action == "customers":
+            return {"customers": self.customers}
         if method != "POST":
             raise KeyError(action)
         if action == "reset":
@@ -1212,6 +1216,7 @@ def main(argv=None):
     parser.add_argument("--no-statuses", action="store_true", help="do not emit sent/delivered/read")
     parser.add_argument("--status-delay", type=float, default=1.0)
     parser.add_argument("--templates", help="JSON file of templates to know: [{name, language, status, components...}]")
+    parser.add_argument("--customers", help="JSON file of customers the phone page offers: [{wa_id, name}]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emulator = CloudApiEmulator(
@@ -1235,6 +1240,9 @@ def main(argv=None):
         with open(args.templates, encoding="utf-8") as file:
             for template in json.load(file):
                 emulator.add_template(**template)
+    if args.customers:
+        with open(args.customers, encoding="utf-8") as file:
+            emulator.customers = json.load(file)
     emulator.start()
     _logger.info("WhatsApp Cloud API emulator on %s, webhooks to %s", emulator.base_url, args.webhook_url)
     _logger.info("Customer phone page: %s/phone/", emulator.base_url)

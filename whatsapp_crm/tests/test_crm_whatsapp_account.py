@@ -80,7 +80,11 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
         self.account.token_invalid = True
         action = self.click_test_connection()
         self.assertEqual(action["params"]["type"], "success")
-        self.assertEqual(action["params"]["message"], "+1 555-0199 (Acme Sales), quality rating: YELLOW")
+        self.assertEqual(
+            action["params"]["message"],
+            f"{self.account.api_base_url}/{self.account.api_version}/{PHONE_NUMBER_ID} answered: "
+            "+1 555-0199 (Acme Sales), Medium quality, messaging limit: 10,000 customers a day",
+        )
         self.assertRecordValues(
             self.account,
             [
@@ -100,7 +104,7 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
             action = self.click_test_connection()
         self.assertEqual([(c["method"], c["path"]) for c in calls], [("GET", PHONE_NUMBER_ID)])
         self.assertIn("verified_name", calls[0]["params"]["fields"])
-        self.assertEqual(action["params"]["message"], "+1 555 0142 (Mocked), quality rating: GREEN")
+        self.assertIn("+1 555 0142 (Mocked), High quality", action["params"]["message"])
         self.assertEqual(self.account.verified_name, "Mocked")
 
     def test_connection_invalid_token(self):
@@ -145,7 +149,10 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
         with self.assertLogs("odoo.addons.whatsapp_crm.tools.whatsapp_cloud_api", logging.INFO) as logs:
             with self.assertRaises(UserError) as caught:
                 self.account.with_user(self.user_admin).action_test_connection()
-        self.assertIn("could not be reached", str(caught.exception))
+        message = str(caught.exception)
+        self.assertIn(f"Test connection to {self.account.api_base_url}/", message, "it names the URL it tried")
+        self.assertIn("nothing answers at this address", message)
+        self.assertNotIn("retried", message, "a connection test is never retried")
         self.assertNotIn(ACCESS_TOKEN, "\n".join(logs.output))
 
     def test_connection_without_token(self):
@@ -158,3 +165,36 @@ class TestCrmWhatsappAccount(WhatsappEmulatorMixin, WhatsappCase):
         self.assertFalse(self.account.token_invalid)
         self.assertTrue(self.account._handle_api_error(self.api_error(190, http_status=401)))
         self.assertTrue(self.account.token_invalid)
+
+    # Help where users need it
+    def test_meta_values_in_words(self):
+        self.account.write({"quality_rating": "GREEN", "messaging_limit_tier": "TIER_1K"})
+        self.assertRecordValues(
+            self.account, [{"quality_label": "High quality", "messaging_limit_label": "1,000 customers a day"}]
+        )
+        self.account.write({"quality_rating": "PURPLE", "messaging_limit_tier": False})
+        self.assertRecordValues(self.account, [{"quality_label": "PURPLE", "messaging_limit_label": False}])
+
+    def test_webhook_url_warning_unless_public_https(self):
+        ICP = self.env["ir.config_parameter"].sudo()
+        for base_url, warned in (
+            ("https://crm.example.com", False),
+            ("http://crm.example.com", True),
+            ("https://localhost:8069", True),
+            ("https://192.168.1.20", True),
+            ("https://odoo.local", True),
+        ):
+            with self.subTest(base_url=base_url):
+                ICP.set_param("web.base.url", base_url)
+                self.account.invalidate_recordset(["webhook_url", "webhook_url_warning"])
+                self.assertEqual(bool(self.account.webhook_url_warning), warned)
+
+    def test_every_meta_field_has_help(self):
+        fields_info = self.env["crm.whatsapp.account"].fields_get()
+        for name in (
+            "waba_id", "phone_number_id", "display_phone_number", "verified_name", "quality_label",
+            "messaging_limit_label", "access_token", "app_secret", "verify_token", "api_base_url", "api_version",
+            "webhook_url",
+        ):  # fmt: skip
+            with self.subTest(field=name):
+                self.assertTrue(fields_info[name].get("help"))

@@ -73,3 +73,35 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
         reply._send(raise_exception=True)
         self._open_phone(emulator, self._wait_for_bubble(".bubble.out:has(.ticks.read)", answer))
         self.assertEqual(emulator.sent_messages[reply.wamid]["to"], CUSTOMER)
+
+    def test_tapping_a_reply_button_answers_the_business_message(self):
+        emulator = self.start_emulator()
+        emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Koje boje imate?")
+        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
+        question = self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": conversation.id,
+                "partner_id": conversation.partner_id.id,
+                "lead_id": conversation.lead_id.id,
+                "author_id": self.env.uid,
+                "direction": "outbound",
+                "message_type": "interactive",
+                "body": "Hrast ili bijela?",
+                "buttons": [{"id": "oak", "title": "Hrast"}, {"id": "white", "title": "Bijela"}],
+            }
+        )
+        question._send(raise_exception=True)
+        code = """
+            (function tap() {
+                const button = [...document.querySelectorAll(".bubble.out .buttons button")]
+                    .find((node) => node.textContent === "Hrast");
+                if (button) { button.click(); } else { setTimeout(tap, 100); }
+            })();
+        """ + self._wait_for_bubble(".bubble.in", "↩ Hrast")
+        self._open_phone(emulator, code)
+        answer = self.env["crm.whatsapp.message"].search(
+            [("conversation_id", "=", conversation.id), ("direction", "=", "inbound")], order="id desc", limit=1
+        )
+        self.assertIn("Hrast", answer.body)
+        self.assertEqual(answer.reply_to_id, question, "the tap answers the business message")

@@ -573,7 +573,7 @@ class TestOutboundMediaLimits(OutboundCase):
         self.assertFalse(self._wa_requests, "nothing is uploaded")
         self.assertEqual(message.state, "refused")
         self.assertIn("huge.png is too large for WhatsApp", message.error_message)
-        self.assertIn("5.00 Mb", message.error_message)
+        self.assertIn("at most 5 MB", message.error_message)
         # the same file fits as a document
         document = self._message(message_type="document", body=False, attachment_ids=[(6, 0, picture.ids)])
         with self.mock_whatsapp_api():

@@ -496,6 +496,19 @@
         renderReplyBar();
     });
 
+    // The customers Odoo already knows (given to the emulator by `make run`)
+    fetch("/_emulator/customers")
+        .then((response) => response.json())
+        .then(({ customers }) => {
+            $("known").hidden = !customers.length;
+            $("known-list").replaceChildren(
+                ...customers.map((customer) =>
+                    el("button", { type: "button", title: `+${customer.wa_id}`, onclick: () => openCustomer(customer) }, customer.name)
+                )
+            );
+        })
+        .catch(() => null);
+
     const params = new URLSearchParams(location.search);
     const known = loadCustomers();
     if (params.get("wa_id")) {
