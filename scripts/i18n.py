@@ -38,18 +38,9 @@ def database_name():
     return f"{dev.MODULE}_i18n_{hashlib.sha1(str(dev.REPO).encode()).hexdigest()[:8]}"
 
 
-def sources_hash():
-    digest = hashlib.sha256()
-    module = dev.REPO / dev.MODULE
-    for path in sorted(module.rglob("*")):
-        if path.is_file() and "i18n" not in path.relative_to(module).parts and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(module)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 def odoo_export(database):
     """The .pot as Odoo exports it for the current sources (bytes)."""
-    cache = Path(tempfile.gettempdir()) / f"{database}-{sources_hash()}.pot"
+    cache = Path(tempfile.gettempdir()) / f"{database}-{dev.sources_hash()}.pot"
     if cache.exists():
         return cache.read_bytes()
     exported = _odoo_export(database)
