@@ -69,8 +69,11 @@ def _odoo_export(database):
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"{dev.MODULE}.pot"
         command = [odoo_bin, *common, f"--i18n-export={out}", f"--modules={dev.MODULE}", "--stop-after-init"]
-        if subprocess.run(command, check=False).returncode or not out.exists():
-            dev.fail("Odoo could not export the module's terms.")
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        errors = [line for line in result.stderr.splitlines() if " ERROR " in line or " CRITICAL " in line]
+        if result.returncode or not out.exists() or errors:
+            # e.g. "Failed to extract terms from <file>": that file's strings would be missing
+            dev.fail("Odoo could not export all the module's terms:\n" + "\n".join(errors or [result.stderr]))
         return out.read_bytes()
 
 
