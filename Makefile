@@ -10,7 +10,7 @@ help:
 	@echo "make lint    ruff and pylint-odoo's mandatory checks"
 	@echo "make format  ruff format"
 	@echo "make readme  rebuild whatsapp_crm/README.rst from whatsapp_crm/readme/"
-	@echo "make bench   performance figures against the local Cloud API emulator"
+	@echo "make bench   performance figures against the local Cloud API emulator, then the ingest figures"
 
 PORT ?= 8069
 EMULATOR_PORT ?= 8099
@@ -39,3 +39,4 @@ readme:
 bench:
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_reporting.py
+	$(PYTHON) scripts/bench_ingest.py

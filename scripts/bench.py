@@ -109,6 +109,16 @@ def run_batch(url, payloads, concurrency):
     return latencies, errors
 
 
+def wait_processed(rpc, database, uid, seconds=300):
+    """Until the webhook events are processed (or ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    pending = [("state", "=", "pending")]
+    while time.monotonic() < deadline and rpc.execute_kw(
+        database, uid, "admin", "crm.whatsapp.webhook.event", "search_count", [pending]
+    ):
+        time.sleep(0.5)
+
+
 def wait_until_up(url, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -188,6 +198,7 @@ def main():
         latencies, errors = run_batch(url, payloads[: args.messages // 2], 1)
         describe("duplicate delivery ack", latencies, errors)
 
+        wait_processed(rpc, database, uid)  # the lane crons process what the webhook acknowledged
         counts = {
             model: rpc.execute_kw(database, uid, "admin", model, "search_count", [[]])
             for model in ("crm.whatsapp.message", "crm.whatsapp.conversation", "crm.whatsapp.webhook.event")
@@ -230,6 +241,8 @@ def emulator(webhook_url, throughput):
 def bench_outbound(call, webhook_url, emulator_url, args):
     recipients = [f"4916{index:08d}" for index in range(args.recipients)]
     run_batch(webhook_url, [text_payload(wa_id, 900000) for wa_id in recipients], args.concurrency)
+    while call("crm.whatsapp.webhook.event", "search_count", [("state", "=", "pending")]):
+        time.sleep(0.5)  # the lane crons create the conversations
     conversation_ids = call("crm.whatsapp.conversation", "search", [("wa_id", "in", recipients)])
     account_id = call("crm.whatsapp.account", "search", [], limit=1)[0]
     limits = {"api_base_url": emulator_url, "throughput_limit": args.throughput}

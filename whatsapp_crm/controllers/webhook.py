@@ -6,7 +6,8 @@ import time
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
-from ..tools.webhook_payload import MAX_PAYLOAD_BYTES, InvalidPayload, parse_payload
+from ..models.crm_whatsapp_webhook_event import lane_of
+from ..tools.webhook_payload import MAX_PAYLOAD_BYTES, InvalidPayload, loggable, parse_payload
 
 _logger = logging.getLogger(__name__)
 
@@ -26,14 +27,16 @@ class WhatsappCrmWebhook(http.Controller):
             kwargs.get("hub.verify_token")
         ):
             return request.make_response(kwargs.get("hub.challenge") or "", headers=[("Content-Type", "text/plain")])
-        _logger.warning("WhatsApp webhook verification refused (mode %s)", kwargs.get("hub.mode"))
+        # values of the request are logged escaped: a newline in them must not forge a log line
+        _logger.warning("WhatsApp webhook verification refused (mode %s)", loggable(kwargs.get("hub.mode")))
         return request.make_response("Forbidden", headers=[("Content-Type", "text/plain")], status=403)
 
     @http.route(
         WEBHOOK_ROUTE, type="http", auth="none", methods=["POST"], csrf=False, save_session=False, readonly=False
     )
     def whatsapp_receive(self, **kwargs):
-        """Store a signed delivery durably, acknowledge it, and process it in a savepoint."""
+        """Verify, store the raw delivery, commit, wake its processing lane, answer 200: three
+        queries. Processing happens in the lane's cron (see crm.whatsapp.webhook.event)."""
         started = time.monotonic()
         if (request.httprequest.content_length or 0) > MAX_PAYLOAD_BYTES:
             _logger.warning("WhatsApp webhook refused: too large (%s bytes)", request.httprequest.content_length)
@@ -61,13 +64,10 @@ class WhatsappCrmWebhook(http.Controller):
             return self._answer("Forbidden", 403)
         event = Event._store(raw, payload, account)
         env.cr.commit()  # durable before acknowledging: Meta will not send it again
-        if event:
-            try:
-                event._process()
-                env.cr.commit()
-            except Exception:
-                env.cr.rollback()
-                _logger.exception("WhatsApp webhook event %s left pending", event.id)
+        if event and account.active:
+            # a new transaction: its snapshot sees the lane runs that started before our commit
+            Event._wake(lane_of(payload))
+            env.cr.commit()
         _logger.debug("WhatsApp webhook handled in %.0f ms", (time.monotonic() - started) * 1000)
         return self._answer("OK", 200)
 

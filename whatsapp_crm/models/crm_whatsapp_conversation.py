@@ -21,7 +21,7 @@ class CrmWhatsappConversation(models.Model):
     _rec_names_search = ["partner_id.name", "profile_name", "wa_id", "wa_user_id"]
 
     account_id = fields.Many2one("crm.whatsapp.account", required=True, ondelete="cascade", index=True)
-    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
     wa_id = fields.Char("WhatsApp ID", index=True, help="The customer's WhatsApp number (digits, no +).")
     wa_user_id = fields.Char(
         "Business-scoped User ID", index=True, help="For customers who chat with a username and no number."
@@ -30,11 +30,12 @@ class CrmWhatsappConversation(models.Model):
     partner_id = fields.Many2one("res.partner", "Contact", index=True, tracking=True)
     lead_id = fields.Many2one("crm.lead", "Current Lead", index=True, tracking=True)
     user_id = fields.Many2one("res.users", "Assigned To", index=True, tracking=True)
-    team_id = fields.Many2one("crm.team", "Sales Team", tracking=True)
+    team_id = fields.Many2one("crm.team", "Sales Team", index="btree_not_null", tracking=True)
     state = fields.Selection(
         [("new", "New"), ("open", "Open"), ("pending", "Pending"), ("closed", "Closed")],
         default="new",
         required=True,
+        index=True,
         tracking=True,
         help="New: not answered yet. Open: the customer waits for us. Pending: we answered and wait for "
         "the customer. Closed: done; a customer message reopens it.",
@@ -62,6 +63,13 @@ class CrmWhatsappConversation(models.Model):
         ("account_wa_id_unique", "unique(account_id, wa_id)", "One conversation per customer number and account."),
         ("account_wa_user_id_unique", "unique(account_id, wa_user_id)", "One conversation per user and account."),
     ]
+
+    def init(self):
+        # the inbox: its default order (_order), to read the first page without sorting them all
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_inbox_index
+               ON crm_whatsapp_conversation (last_message_at DESC, id DESC)"""
+        )
 
     @api.depends("wa_id", "wa_user_id", "partner_id", "profile_name")
     def _compute_display_name(self):
@@ -366,6 +374,27 @@ class CrmWhatsappConversation(models.Model):
             conversation.message_post(body=body)
             conversation.partner_id.message_post(body=body)
         return notes, False
+
+    @api.model
+    def _whatsapp_webhook_smb_app_state_sync(self, account, value):
+        """Contacts of the WhatsApp Business app (coexistence): an added or edited contact names
+        the customer's conversation and contact; a removal is only noted."""
+        for sync in value.get("state_sync") or []:
+            contact = sync.get("contact")
+            if sync.get("type") != "contact" or not isinstance(contact, dict):
+                continue
+            wa_id = wp.check_wa_id(contact.get("phone_number"))
+            name = contact.get("full_name") or contact.get("first_name")
+            name = name if isinstance(name, str) and name.strip() else None
+            if sync.get("action") == "remove":
+                conversation = self._find(account, wa_id)
+                if conversation:
+                    conversation.message_post(body=_("Removed from the contacts of the WhatsApp Business app."))
+                continue
+            conversation = self._find_or_create(account, wa_id, profile_name=name)
+            if name and conversation.partner_id and conversation.partner_id.name in (wa_id, f"+{wa_id}"):
+                conversation.partner_id.name = name
+        return [], False
 
     def _open_lead_domain(self):
         return [

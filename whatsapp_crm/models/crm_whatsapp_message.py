@@ -93,15 +93,15 @@ class CrmWhatsappMessage(models.Model):
     _rec_name = "wamid"
 
     account_id = fields.Many2one("crm.whatsapp.account", required=True, ondelete="cascade", index=True)
-    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
     conversation_id = fields.Many2one("crm.whatsapp.conversation", index=True, ondelete="cascade")
     partner_id = fields.Many2one("res.partner", "Contact", index=True)
     lead_id = fields.Many2one("crm.lead", "Lead", index=True)
-    author_id = fields.Many2one("res.users", "Sent By")
+    author_id = fields.Many2one("res.users", "Sent By", index="btree_not_null")
     direction = fields.Selection([("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True)
-    wamid = fields.Char("WhatsApp Message ID", index=True, copy=False)
+    wamid = fields.Char("WhatsApp Message ID", copy=False)  # indexed by wamid_account_unique
     message_type = fields.Selection(MESSAGE_TYPES, required=True, default="text")
-    body = fields.Text()
+    body = fields.Text(index="trigram")
     timestamp = fields.Datetime(default=fields.Datetime.now, index=True, help="When WhatsApp says it happened.")
     state = fields.Selection(
         [
@@ -136,8 +136,8 @@ class CrmWhatsappMessage(models.Model):
     )
     media_attempts = fields.Integer(readonly=True)
     reply_to_wamid = fields.Char("Reply To (WhatsApp ID)")
-    reply_to_id = fields.Many2one("crm.whatsapp.message", "Reply To", ondelete="set null")
-    reaction_to_id = fields.Many2one("crm.whatsapp.message", "Reaction To", ondelete="set null")
+    reply_to_id = fields.Many2one("crm.whatsapp.message", "Reply To", ondelete="set null", index="btree_not_null")
+    reaction_to_id = fields.Many2one("crm.whatsapp.message", "Reaction To", ondelete="set null", index="btree_not_null")
     forwarded = fields.Boolean()
     revoked = fields.Boolean("Deleted by the Customer", readonly=True)
     edited = fields.Boolean("Edited by the Customer", readonly=True)

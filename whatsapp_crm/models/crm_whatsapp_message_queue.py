@@ -114,6 +114,7 @@ class CrmWhatsappMessage(models.Model):
 
     def _enqueue(self):
         """Queue these outbound messages for the cron; refusals are recorded at once."""
+        self.check_access("read")
         queued = self.sudo()._whatsapp_check_policy().with_env(self.env)
         if queued:
             self._trigger_send_cron()

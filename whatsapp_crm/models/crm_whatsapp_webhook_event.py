@@ -1,37 +1,62 @@
-"""Durable log of WhatsApp webhook deliveries and everything they become."""
+"""Durable log of WhatsApp webhook deliveries: store, route, retry, lock.
 
-import hashlib
-import json
+The pipeline: the controller stores a verified delivery and commits (:meth:`_store`), wakes the
+delivery's processing lane (:meth:`_wake`) and answers. Each lane is a cron
+(``ir_cron_whatsapp_webhook_lane_<n>``) that takes its pending events in batches
+(:meth:`_cron_process`), routes each change to the model owning its field, applies every item
+(message, status...) in its own savepoint, then calls the inbound hook once per batch.
+
+Why lanes: an event's lane comes from its customer (:func:`~..tools.webhook_payload.lane_key`).
+One customer's events are thus in one lane, applied one after the other in the order they
+were stored, while other customers' lanes run in parallel. Odoo runs one cron at a time
+across all cron workers and servers (it locks the ``ir_cron`` row), so a lane never runs twice
+at once, and more cron workers (up to ``LANES``) process more lanes at once. A session-level
+advisory lock per lane adds the same guarantee for runs started by hand.
+"""
+
 import logging
 import threading
+import time
+import zlib
 from datetime import timedelta
 
 import psycopg2.errors
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import _, api, fields, models
-from odoo.tools import mute_logger
+from odoo.tools import SQL
 
 from ..tools import webhook_payload as wp
-from ..tools.phone import wa_id_variants
 
 _logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # processing: retried after 1, 2, 4 ... 64 minutes, then only by hand
 STATUS_WAIT_ATTEMPTS = 3  # a status may come before the send's response stored its wamid
+LANES = 4  # processing lanes: the crons ir_cron_whatsapp_webhook_lane_0 .. _3 (data/ir_cron_data.xml)
+LANE_LOCK = 0x5741_4352_4D57_4800  # + lane: advisory lock of a lane's run ("WACRMWH")
+BATCH_SIZE = 50  # events per transaction
+# A lane run stops taking batches after this and triggers itself again: a prefork cron worker
+# runs every ready cron in one go within limit_time_real (120 s by default), four lanes included.
+RUN_SECONDS = 15
 # Webhook field: the model that applies it, with ``_whatsapp_webhook_<field>(account, value)``
 # returning ``(notes, wait)`` or ``(notes, wait, received)``: what was not applied, whether a
 # retry may apply it later, and the inbound messages stored (for the inbound hook).
+# The value a handler receives holds one item of the change (one message, one status...).
 FIELD_MODELS = {
     "messages": "crm.whatsapp.message",
+    "smb_message_echoes": "crm.whatsapp.message",
     "calls": "crm.whatsapp.message",
     "user_preferences": "crm.whatsapp.conversation",
+    "smb_app_state_sync": "crm.whatsapp.conversation",
     "message_template_status_update": "crm.whatsapp.template",
     "message_template_quality_update": "crm.whatsapp.template",
     "template_category_update": "crm.whatsapp.template",
     "phone_number_quality_update": "crm.whatsapp.account",
     "account_update": "crm.whatsapp.account",
 }
+# Expected data problems: the item is noted and ignored, as retrying cannot fix it.
+DATA_ERRORS = (wp.MalformedPart, psycopg2.DataError)
+# Another transaction changed the same rows: the batch is rolled back and taken again.
+CONCURRENCY_ERRORS = (psycopg2.errors.SerializationFailure, psycopg2.errors.DeadlockDetected)
 
 
 def _backoff(attempts):
@@ -42,6 +67,11 @@ def _auto_commit():
     return not getattr(threading.current_thread(), "testing", False)
 
 
+def lane_of(payload):
+    """The processing lane of a parsed payload (see the module's docstring)."""
+    return zlib.crc32(wp.lane_key(payload).encode()) % LANES
+
+
 class CrmWhatsappWebhookEvent(models.Model):
     _name = "crm.whatsapp.webhook.event"
     _description = "WhatsApp Webhook Event"
@@ -49,9 +79,11 @@ class CrmWhatsappWebhookEvent(models.Model):
 
     account_id = fields.Many2one("crm.whatsapp.account", index=True, ondelete="cascade")
     payload = fields.Text(required=True, help="The raw body as WhatsApp sent it.")
-    payload_hash = fields.Char(index=True, readonly=True, help="SHA-256 of the raw body: spots Meta's re-deliveries.")
+    # unique: the constraint's index serves the lookups, no second index
+    payload_hash = fields.Char(readonly=True, help="SHA-256 of the raw body: spots Meta's re-deliveries.")
     fields_summary = fields.Char("Fields", readonly=True, help="The webhook fields of the payload.")
     received_at = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
+    lane = fields.Integer(readonly=True, default=0, help="The processing cron of this event, chosen by its customer.")
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Done"), ("failed", "Failed"), ("ignored", "Ignored")],
         default="pending",
@@ -59,38 +91,116 @@ class CrmWhatsappWebhookEvent(models.Model):
         index=True,
     )
     error = fields.Text(readonly=True, help="Why processing failed, or notes about what was not applied.")
-    attempts = fields.Integer(readonly=True)
-    next_attempt_at = fields.Datetime(readonly=True, index=True)
+    attempts = fields.Integer(readonly=True, default=0)
+    next_attempt_at = fields.Datetime(readonly=True)
     processed_at = fields.Datetime(readonly=True)
 
     _sql_constraints = [
         ("payload_hash_unique", "unique(payload_hash)", "A webhook delivery is stored once."),
     ]
 
+    def init(self):
+        # the backlog of each lane, in order: what _claim() reads
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crm_whatsapp_webhook_event_backlog_index
+               ON crm_whatsapp_webhook_event (lane, id) WHERE state IN ('pending', 'failed')"""
+        )
+        # redundant with the unique constraint's index (and with the backlog index)
+        self.env.cr.execute("DROP INDEX IF EXISTS crm_whatsapp_webhook_event__payload_hash_index")
+        self.env.cr.execute("DROP INDEX IF EXISTS crm_whatsapp_webhook_event__next_attempt_at_index")
+
     # ------------------------------------------------------------
-    # Storing
+    # Storing (the controller's path: keep it to a few queries)
     # ------------------------------------------------------------
 
     @api.model
     def _store(self, raw, payload, account):
-        """Store a verified delivery; return the event, or an empty recordset for a re-delivery."""
-        digest = hashlib.sha256(raw).hexdigest()
-        if self.search_count([("payload_hash", "=", digest)], limit=1):
-            return self.browse()
+        """Store a verified delivery in one query; return the event, or an empty recordset for a
+        re-delivery (the same body stored already, even by a concurrent request).
+
+        A delivery for an archived account is stored as ignored, with a note: Process again
+        applies it once the account is active again.
+
+        Call it before any other write of the transaction: when a concurrent request stored the
+        same body after this transaction's snapshot, PostgreSQL refuses the insert (repeatable
+        read) and the transaction is rolled back, as for any re-delivery.
+        """
+        digest = wp.payload_hash(raw)
         names = sorted({str(field) for _waba, field, _value in wp.iter_changes(payload) if field})
+        state, note = "pending", None
+        if not account.active:
+            state = "ignored"
+            note = _(
+                "The WhatsApp account %s is archived: nothing applied. Process again once it is active.",
+                account.name,
+            )
         try:
-            # the same delivery arriving twice at once: the unique hash lets one of them in
-            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
-                return self.create(
-                    {
-                        "account_id": account.id,
-                        "payload": raw.decode(),
-                        "payload_hash": digest,
-                        "fields_summary": ", ".join(names),
-                    }
-                )
-        except psycopg2.errors.UniqueViolation:
+            return self._insert(raw, payload, account, digest, names, state, note)
+        except psycopg2.errors.SerializationFailure:
+            self.env.cr.rollback()  # the same delivery, stored meanwhile by a concurrent request
             return self.browse()
+
+    @api.model
+    def _insert(self, raw, payload, account, digest, names, state, note):
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_whatsapp_webhook_event
+                       (account_id, payload, payload_hash, fields_summary, lane, state, error, attempts,
+                        received_at, create_uid, create_date, write_uid, write_date)
+                   VALUES (%(account)s, %(payload)s, %(hash)s, %(fields)s, %(lane)s, %(state)s, %(note)s, 0,
+                           %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s)
+                   ON CONFLICT (payload_hash) DO NOTHING
+                   RETURNING id""",
+                account=account.id,
+                payload=raw.decode(),
+                hash=digest,
+                fields=", ".join(names)[:1000],
+                lane=lane_of(payload),
+                state=state,
+                note=note,
+                now=self.env.cr.now(),
+                uid=self.env.uid,
+            ),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0]) if row else self.browse()
+
+    @api.model
+    def _wake(self, lane):
+        """Make sure a run of ``lane`` starts after the events just committed, with one query.
+
+        Call it after the commit of the events, in a new transaction: its snapshot must see
+        the runs that started before that commit. Coalesced: a burst writes one trigger per lane
+        run, not one per request. A trigger is needed unless one exists that was written after
+        the start of the lane's last run (Odoo deletes, at the end of a run, only the triggers
+        older than the run's start; a younger one makes it run again). The last run's start is
+        its progress record, which Odoo commits before calling the cron.
+        """
+        cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{lane}", raise_if_not_found=False)
+        if not cron:
+            return False
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date)
+                   SELECT %(cron)s, clock_timestamp() AT TIME ZONE 'UTC', %(uid)s, %(now)s, %(uid)s, %(now)s
+                    WHERE NOT EXISTS (
+                          SELECT 1 FROM ir_cron_trigger
+                           WHERE cron_id = %(cron)s
+                             AND call_at >= COALESCE(
+                                 (SELECT create_date FROM ir_cron_progress WHERE cron_id = %(cron)s
+                                   ORDER BY id DESC LIMIT 1), '-infinity'))
+                   RETURNING id""",
+                cron=cron.id,
+                uid=self.env.uid,
+                now=self.env.cr.now(),
+            )
+        )
+        woken = bool(self.env.cr.fetchone())
+        if woken:
+            # the cron workers sleep until notified (or for a minute)
+            self.env.cr.postcommit.add(cron._notifydb)
+        return woken
 
     @api.autovacuum
     def _gc_processed_events(self):
@@ -105,80 +215,142 @@ class CrmWhatsappWebhookEvent(models.Model):
     # ------------------------------------------------------------
 
     def action_process_again(self):
+        """Queue the events again for their lane (the account may have been re-activated)."""
         # only those who may edit the log (managers) re-process it; processing itself writes
         # contacts, leads and account notes on WhatsApp's behalf
         self.check_access("write")
         events = self.sudo()
-        events.write({"state": "pending", "next_attempt_at": False, "processed_at": False})
-        events._process()
+        events.write({"state": "pending", "attempts": 0, "next_attempt_at": False, "processed_at": False})
+        for lane in set(events.mapped("lane")):
+            self._wake(lane)
 
     @api.model
-    def _cron_process(self, limit=200):
-        """Retry failed events whose time has come, and pending ones left behind."""
-        now = fields.Datetime.now()
-        events = self.search(
-            [
-                ("state", "in", ("pending", "failed")),
-                ("attempts", "<", MAX_ATTEMPTS),
-                "|",
-                ("next_attempt_at", "<=", now),
-                "&",
-                ("next_attempt_at", "=", False),
-                ("received_at", "<=", now - timedelta(minutes=1)),
-            ],
-            order="id",
-            limit=limit,
+    def _cron_process(self, lane=None):
+        """Process the backlog of ``lane`` (all lanes when None: tests, shell) in batches, each
+        batch in its own transaction, until it is empty or the run has lasted RUN_SECONDS.
+
+        An event being processed stays locked (``FOR UPDATE``) until its batch commits: if the
+        worker dies, PostgreSQL releases the lock with the connection and the next run of the
+        lane, within a minute (the lane crons run every minute), takes it again. Meanwhile
+        ``SKIP LOCKED`` keeps any other run from taking it.
+        """
+        auto_commit = _auto_commit()
+        cr = self.env.cr
+        if lane is not None:
+            cr.execute("SELECT pg_try_advisory_lock(%s)", [LANE_LOCK + lane])
+            if not cr.fetchone()[0]:
+                _logger.info("WhatsApp webhook lane %s is processed by another run", lane)
+                return
+        deadline, seen = time.monotonic() + RUN_SECONDS, []
+        try:
+            while time.monotonic() < deadline:
+                if auto_commit:
+                    cr.commit()  # pylint: disable=invalid-commit
+                events = self.browse()
+                try:
+                    events = self._claim(lane, BATCH_SIZE, seen)
+                    if not events:
+                        break
+                    seen += events.ids
+                    events._process()
+                    if auto_commit:
+                        cr.commit()  # pylint: disable=invalid-commit
+                except CONCURRENCY_ERRORS as error:
+                    if not auto_commit:
+                        raise
+                    cr.rollback()
+                    seen = seen[: len(seen) - len(events)]
+                    _logger.info("WhatsApp webhook batch taken again after a concurrent update: %s", error.pgcode)
+                    continue
+            else:
+                # stopped by the deadline: run again soon. A trigger, not Odoo's progress API, which
+                # would run the lane up to ten times in a row in the same worker.
+                if lane is not None:
+                    self._wake(lane)
+                    if auto_commit:
+                        cr.commit()  # pylint: disable=invalid-commit
+        except Exception:
+            if auto_commit:
+                cr.rollback()  # the run fails anyway; the lock is released on a usable transaction
+            raise
+        finally:
+            if lane is not None:
+                cr.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK + lane])
+
+    @api.model
+    def _claim(self, lane, limit, exclude=()):
+        """Lock and return the next due events of ``lane``, oldest first, skipping those another
+        run holds. In a run, this is the first statement of its transaction: the transaction's
+        snapshot (Odoo's REPEATABLE READ, kept for everything) is taken now, so it sees the
+        latest committed version of every event and of everything the previous batches of this
+        customer's lane wrote; the lock itself needs no other isolation level."""
+        self.flush_model()  # (nothing to flush in a run; tests and buttons may have written)
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM crm_whatsapp_webhook_event
+                    WHERE state IN ('pending', 'failed') AND attempts < %(max)s
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= (now() AT TIME ZONE 'UTC'))
+                      AND %(lane)s AND id != ALL(%(exclude)s)
+                    ORDER BY lane, id
+                    LIMIT %(limit)s
+                    FOR UPDATE SKIP LOCKED""",
+                max=MAX_ATTEMPTS,
+                lane=SQL("TRUE") if lane is None else SQL("lane = %s", lane),
+                exclude=list(exclude),
+                limit=limit,
+            )
         )
-        for event in events:
-            if _auto_commit():
-                # each event in its own transaction: one failure does not undo the others
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            event._process()
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     def _process(self):
-        """Apply the events, each in a savepoint: a failure marks the event failed for a later retry.
-        Then the inbound hook, once for the messages of all of them."""
+        """Apply these events in order, each in a savepoint, then call the inbound hook once
+        with the messages of all of them.
+
+        An event that hits a bug is marked failed and retried with backoff; its traceback is
+        logged at the first attempt only. Expected data problems are noted on the event.
+        """
         received = self.env["crm.whatsapp.message"]
         for event in self:
-            cr = self.env.cr
-            if cr._cnx.info.transaction_status == TRANSACTION_STATUS_IDLE:
-                # Fresh transaction: read committed, so that once the per-customer lock is ours,
-                # we see what the previous holder committed (repeatable read would not).
-                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             try:
-                with cr.savepoint():
-                    # an event waiting for its statuses' messages was otherwise applied already
-                    notes, outcome, stored = event._apply(
-                        json.loads(event.payload), statuses_only=bool(event.processed_at)
-                    )
-            except Exception as error:
-                _logger.warning("WhatsApp webhook event %s failed: %s", event.id, error, exc_info=True)
-                attempts = event.attempts + 1
-                event.write(
-                    {
-                        "state": "failed",
-                        "error": f"{type(error).__name__}: {error}",
-                        "attempts": attempts,
-                        "next_attempt_at": fields.Datetime.now() + _backoff(attempts)
-                        if attempts < MAX_ATTEMPTS
-                        else False,
-                    }
+                # no savepoint for the event: each of its items has one, and the rest only reads
+                # (an event waiting for its statuses' messages was otherwise applied already)
+                notes, outcome, stored, bugs = event._apply(
+                    wp.loads(event.payload), statuses_only=bool(event.processed_at)
                 )
-                event._schedule_retry()
-                continue
-            values = {"error": "\n".join(notes) or False, "processed_at": fields.Datetime.now()}
-            if outcome == "wait" and event.attempts < STATUS_WAIT_ATTEMPTS:
+            except CONCURRENCY_ERRORS:
+                raise
+            except Exception as error:
+                notes, outcome, stored, bugs = [], "failed", self.env["crm.whatsapp.message"], [error]
+                event._log_bug(error)
+            received |= stored
+            values = {"error": "\n".join(notes + [f"{type(b).__name__}: {b}" for b in bugs]) or False}
+            now = fields.Datetime.now()
+            if bugs:
+                attempts = event.attempts + 1
+                values.update(
+                    state="failed",
+                    attempts=attempts,
+                    next_attempt_at=now + _backoff(attempts) if attempts < MAX_ATTEMPTS else False,
+                )  # not processed_at: a retry applies it all again (what was stored is not stored twice)
+            elif outcome == "wait" and event.attempts < STATUS_WAIT_ATTEMPTS:
                 values.update(
                     state="pending",
                     attempts=event.attempts + 1,
-                    next_attempt_at=fields.Datetime.now() + _backoff(event.attempts + 1),
+                    next_attempt_at=now + _backoff(event.attempts + 1),
+                    processed_at=now,
                 )
             else:
-                values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False)
+                values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False, processed_at=now)
             event.write(values)
             event._schedule_retry()
-            received |= stored
         self._call_inbound_hook(received)
+
+    def _log_bug(self, error):
+        """A traceback for a bug, once: later attempts of the same event log one line."""
+        if self.attempts:
+            _logger.warning("WhatsApp webhook event %s failed again: %s", self.id, wp.loggable(error, 200))
+        else:
+            _logger.error("WhatsApp webhook event %s failed", self.id, exc_info=error)
 
     def _call_inbound_hook(self, messages):
         """Run the inbound hook on the messages of a batch; its failure (a bug) undoes only its work."""
@@ -187,25 +359,30 @@ class CrmWhatsappWebhookEvent(models.Model):
         try:
             with self.env.cr.savepoint():
                 self.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(messages)
+        except CONCURRENCY_ERRORS:
+            raise
         except Exception:
             _logger.exception("WhatsApp inbound hook failed on messages %s", messages.ids)
 
     def _schedule_retry(self):
-        """Wake the retry cron when this event's next attempt is due."""
+        """Wake the event's lane when its next attempt is due."""
         if self.next_attempt_at:
-            self.env.ref("whatsapp_crm.ir_cron_whatsapp_webhook_retry")._trigger(at=self.next_attempt_at)
+            cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{self.lane}", raise_if_not_found=False)
+            if cron:
+                cron._trigger(at=self.next_attempt_at)
 
     def _apply(self, payload, statuses_only=False):
-        """Apply a payload, each change by the model that owns its field (:data:`FIELD_MODELS`).
+        """Apply a payload, each change by the model that owns its field (:data:`FIELD_MODELS`),
+        each item of a change (a message, a status...) in its own savepoint.
 
-        :return: ``(notes, outcome, received)``: what was not applied; ``done``, ``ignored``
-            (nothing applicable) or ``wait`` (statuses of messages not stored yet: worth a later
-            retry); and the inbound messages stored
+        :return: ``(notes, outcome, received, bugs)``: what was not applied; ``done``,
+            ``ignored`` (nothing applicable) or ``wait`` (statuses of messages not stored yet:
+            worth a later retry); the inbound messages stored; the exceptions of items that
+            hit a bug (the event is retried for them)
         """
         self.ensure_one()
         accounts = self._signed_accounts(self._payload_accounts(payload))
-        self._lock_customers(payload, accounts)
-        notes, wait, applied = [], False, False
+        notes, wait, applied, bugs = [], False, False, []
         received = self.env["crm.whatsapp.message"]
         for waba_id, field, value in wp.iter_changes(payload):
             if statuses_only:
@@ -214,27 +391,57 @@ class CrmWhatsappWebhookEvent(models.Model):
                 value = {"statuses": value.get("statuses") or [], "metadata": value.get("metadata")}
             account = self._change_account(accounts, waba_id, value)
             model = FIELD_MODELS.get(field)
-            if not account or not model:
+            if not account or not model or not account.active:
                 notes.append(
-                    _("Field %(field)s ignored: no handler.", field=field)
+                    _("Field %(field)s ignored: no handler.", field=wp.loggable(field))
+                    if account and not model
+                    else _(
+                        "Field %(field)s ignored: the account %(account)s is archived.",
+                        field=field,
+                        account=account.name,
+                    )
                     if account
-                    else _("Field %(field)s ignored: no account for it.", field=field)
+                    else _("Field %(field)s ignored: no account for it.", field=wp.loggable(field))
                 )
                 continue
-            change_notes, change_wait, *stored = getattr(self.env[model], f"_whatsapp_webhook_{field}")(account, value)
-            notes += change_notes
-            wait = wait or change_wait
-            applied = True
-            if stored:
-                received |= stored[0]
+            handler = getattr(self.env[model], f"_whatsapp_webhook_{field}")
+            for label, item in wp.split_change(value):
+                try:
+                    if isinstance(item, wp.MalformedPart):
+                        raise item
+                    with self.env.cr.savepoint():
+                        item_notes, item_wait, *stored = handler(account, item)
+                except CONCURRENCY_ERRORS:
+                    raise
+                except DATA_ERRORS as error:
+                    note = _("%(part)s ignored: %(reason)s", part=label, reason=wp.loggable(error, 200))
+                    _logger.warning("WhatsApp webhook event %s: %s", self.id, note)
+                    notes.append(note)
+                    continue
+                except Exception as error:
+                    self._log_bug(error)
+                    bugs.append(error)
+                    continue
+                notes += item_notes
+                wait = wait or item_wait
+                applied = True
+                if stored:
+                    received |= stored[0]
         if wait:
-            return notes, "wait", received
-        return notes, "done" if applied else "ignored", received
+            return notes, "wait", received, bugs
+        return notes, "done" if applied else "ignored", received, bugs
 
+    @api.model
     def _payload_accounts(self, payload):
+        """The accounts (archived ones included) a payload names, with their app secrets, in one query."""
         phone_ids, waba_ids = wp.account_keys(payload)
-        return self.env["crm.whatsapp.account"].search(
-            ["|", ("phone_number_id", "in", list(phone_ids)), ("waba_id", "in", list(waba_ids))]
+        return (
+            self.env["crm.whatsapp.account"]
+            .with_context(active_test=False)
+            .search_fetch(
+                ["|", ("phone_number_id", "in", list(phone_ids)), ("waba_id", "in", list(waba_ids))],
+                ["app_secret", "active", "phone_number_id", "waba_id", "name"],
+            )
         )
 
     def _signed_accounts(self, accounts):
@@ -257,39 +464,3 @@ class CrmWhatsappWebhookEvent(models.Model):
                 or same_waba
             )
         return same_waba[:1]
-
-    def _lock_customers(self, payload, accounts):
-        """Serialize the processing of one customer's messages across transactions. The key is the
-        customer alone, not the account: the contact is shared by every account, and two numbers
-        of ours receiving the same customer at once must not create two contacts."""
-        keys = set()
-        for waba_id, field, value in wp.iter_changes(payload):
-            if field not in ("messages", "calls", "user_preferences"):
-                continue
-            account = self._change_account(accounts, waba_id, value)
-            for item in self._customer_items(field, value):
-                wa_id, user_id, _name, _username = wp.sender(item, value.get("contacts"))
-                customer = min(wa_id_variants(wa_id)) if wa_id else user_id
-                if account and customer:
-                    keys.add(f"whatsapp_crm:{customer}")
-        for key in sorted(keys):
-            self.env.cr.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
-
-    @staticmethod
-    def _customer_items(field, value):
-        """The items of a change that find or create a customer, each with the customer in ``from``
-        as the handlers read them: a business-initiated call is *to* the customer, a preference
-        names them in ``wa_id``."""
-        items = [item for item in value.get(field) or [] if isinstance(item, dict)]
-        if field == "calls":
-            return [
-                {
-                    "from": call.get("from")
-                    if call.get("direction", "USER_INITIATED") == "USER_INITIATED"
-                    else call.get("to")
-                }
-                for call in items
-            ]
-        if field == "user_preferences":
-            return [{**item, "from": item.get("wa_id")} if item.get("wa_id") else item for item in items]
-        return items

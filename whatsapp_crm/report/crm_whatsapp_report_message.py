@@ -60,7 +60,8 @@ class CrmWhatsappReportMessage(models.Model):
         return self.env["crm.whatsapp.message"]._fields["state"].selection
 
     def _query(self):
-        # Joins are LEFT joins on primary keys: PostgreSQL skips those a query does not use.
+        # Columns from other tables are scalar subqueries: PostgreSQL computes them only for the
+        # queries that use them (a pivot by day reads the message table alone).
         return SQL(
             """
             SELECT m.id AS id,
@@ -72,8 +73,9 @@ class CrmWhatsappReportMessage(models.Model):
                    m.account_id,
                    m.company_id,
                    m.conversation_id,
-                   COALESCE(m.author_id, c.user_id) AS user_id,
-                   c.team_id,
+                   COALESCE(m.author_id, (SELECT c.user_id FROM crm_whatsapp_conversation c
+                                           WHERE c.id = m.conversation_id)) AS user_id,
+                   (SELECT c.team_id FROM crm_whatsapp_conversation c WHERE c.id = m.conversation_id) AS team_id,
                    m.template_id,
                    NULLIF(m.error_code, 0)::varchar AS error_code,
                    COALESCE(m.is_automatic, FALSE) AS is_automatic,
@@ -91,11 +93,15 @@ class CrmWhatsappReportMessage(models.Model):
                         WHEN m.direction = 'outbound' AND m.state IN ('sent', 'delivered', 'read', 'played') THEN 0.0
                    END AS failed_rate
               FROM crm_whatsapp_message m
-         LEFT JOIN crm_whatsapp_conversation c ON c.id = m.conversation_id
-         LEFT JOIN crm_whatsapp_account a ON a.id = m.account_id
-         LEFT JOIN crm_team t ON t.id = a.team_id
-         LEFT JOIN res_company co ON co.id = a.company_id
-         LEFT JOIN resource_calendar rc ON rc.id = COALESCE(t.whatsapp_resource_calendar_id, co.resource_calendar_id)
             """,
-            local=SQL("(m.timestamp AT TIME ZONE 'UTC' AT TIME ZONE COALESCE(rc.tz, 'UTC'))"),
+            local=SQL(
+                """(m.timestamp AT TIME ZONE 'UTC' AT TIME ZONE COALESCE((
+                    SELECT rc.tz
+                      FROM crm_whatsapp_account a
+                 LEFT JOIN crm_team t ON t.id = a.team_id
+                 LEFT JOIN res_company co ON co.id = a.company_id
+                      JOIN resource_calendar rc
+                        ON rc.id = COALESCE(t.whatsapp_resource_calendar_id, co.resource_calendar_id)
+                     WHERE a.id = m.account_id), 'UTC'))"""
+            ),
         )

@@ -15,6 +15,8 @@ from . import test_webhook_concurrency
 from . import test_webhook_controller
 from . import test_webhook_event_display
 from . import test_webhook_inbound_hook
+from . import test_webhook_indexes
+from . import test_webhook_ingest
 from . import test_webhook_messages
 from . import test_webhook_multicompany
 from . import test_webhook_performance

@@ -257,3 +257,8 @@ class WhatsappEmulatorMixin:
         if account:
             account.api_base_url = emulator.base_url
         return emulator
+
+    def process_webhooks(self):
+        """What the webhook lane crons do once woken: apply the deliveries the emulator posted."""
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.env.invalidate_all()

@@ -42,6 +42,7 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
             document.getElementById("send").click();
         """ + self._wait_for_bubble(".bubble.in", text)
         self._open_phone(emulator, code)
+        self.process_webhooks()
         webhook = emulator.webhooks[-1]
         self.assertEqual(webhook["status"], 200, "Odoo accepted the signed webhook")
         self.assertTrue(webhook["headers"]["X-Hub-Signature-256"].startswith("sha256="))
@@ -55,6 +56,7 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
     def test_reply_from_odoo_shows_on_the_phone_with_its_ticks(self):
         emulator = self.start_emulator(auto_statuses=True, status_delay=0.05)
         emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Imate li hrast?")
+        self.process_webhooks()
         conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
         self.assertEqual(len(conversation), 1)
         answer = "Imamo, hrastov stol je na zalihi."

@@ -3,7 +3,7 @@ from concurrent.futures import Executor, Future
 from unittest.mock import patch
 
 from odoo import fields
-from odoo.tests import BaseCase, tagged
+from odoo.tests import BaseCase, tagged, users
 
 from ..tools.throttle import RateLimiter, Throttle
 from .common import WhatsappEmulatorMixin
@@ -97,7 +97,12 @@ class BulkCase(OutboundCase):
         cls.numbers = [f"3247020{index:04d}" for index in range(cls.RECIPIENTS)]
         conversations = cls.env["crm.whatsapp.conversation"].create(
             [
-                {"account_id": cls.account.id, "wa_id": number, "last_inbound_at": NOW.replace(hour=9)}
+                {
+                    "account_id": cls.account.id,
+                    "wa_id": number,
+                    "last_inbound_at": NOW.replace(hour=9),
+                    "user_id": cls.user_salesman.id,
+                }
                 for number in cls.numbers
             ]
         )
@@ -107,6 +112,7 @@ class BulkCase(OutboundCase):
                     "account_id": cls.account.id,
                     "conversation_id": conversation.id,
                     "direction": "outbound",
+                    "author_id": cls.user_salesman.id,
                     "message_type": "text",
                     "body": f"Message {rank}",
                 }
@@ -140,6 +146,7 @@ class BulkCase(OutboundCase):
 class TestOutboundQueueMock(BulkCase):
     """The queue against the mocked client with a fake clock: Meta's default pair rate."""
 
+    @users("wa_salesman")
     def test_bulk_queue_throttled(self):
         self.set_pair_rate(6.0, 2)
         clock = FakeClock()
@@ -151,7 +158,7 @@ class TestOutboundQueueMock(BulkCase):
             sends.append((clock(), payload["to"]))
             return {**answer, "messages": [{"id": f"wamid.BULK{len(sends)}"}]}
 
-        self.bulk._enqueue()
+        self.bulk.with_env(self.env)._enqueue()
         with (
             patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
             patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
@@ -167,6 +174,7 @@ class TestOutboundQueueMock(BulkCase):
         self.assertLess(clock(), 20.0)
         self.assertEqual(max_in_window([t for t, _to in sends], 1.0), 19)
 
+    @users("wa_salesman")
     def test_run_time_limit_leaves_rest_queued(self):
         self.set_pair_rate(6.0, 1)
         self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_run_seconds", "5")
@@ -178,8 +186,8 @@ class TestOutboundQueueMock(BulkCase):
             return {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.RUN{len(sends)}"}]}
 
         Message = self.registry["crm.whatsapp.message"]
-        self.bulk._enqueue()
-        triggers = self.env["ir.cron.trigger"].search_count([])
+        self.bulk.with_env(self.env)._enqueue()
+        triggers = self.env["ir.cron.trigger"].sudo().search_count([])
         with (
             patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
             patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
@@ -188,7 +196,8 @@ class TestOutboundQueueMock(BulkCase):
             self.env["crm.whatsapp.message"]._process_queue()
             self.assertEqual(len(sends), 50, "one message per recipient in 5 s at one per 6 s")
             self.assertEqual(self.bulk.mapped("state").count("queued"), 150)
-            self.assertGreater(self.env["ir.cron.trigger"].search_count([]), triggers, "the cron comes back at once")
+            triggered = self.env["ir.cron.trigger"].sudo().search_count([])
+            self.assertGreater(triggered, triggers, "the cron comes back at once")
             # the next run knows what the previous one sent (same frozen second): it waits 6 s
             self.env["ir.config_parameter"].sudo().set_param("whatsapp_crm.send_run_seconds", "10")
             second_run_start = clock()
@@ -196,6 +205,7 @@ class TestOutboundQueueMock(BulkCase):
         self.assertEqual(len(sends), 100)
         self.assertGreaterEqual(min(sends[50:]) - second_run_start, 6.0)
 
+    @users("wa_salesman")
     def test_results_committed_as_they_come(self):
         """A run killed mid-batch does not send again what WhatsApp already accepted: each
         answer is committed before the next requests' answers are awaited."""
@@ -218,11 +228,12 @@ class TestOutboundQueueMock(BulkCase):
         self.assertEqual(set(messages.mapped("state")), {"sent"})
         self.assertEqual(sent_at_commits[:3], [messages[:1].ids, messages[:2].ids, messages.ids])
 
+    @users("wa_salesman")
     def test_invalid_token_stops_the_account(self):
         """Once WhatsApp refuses the token, the rest of the batch is not sent with it."""
         clock = FakeClock()
         Message = self.registry["crm.whatsapp.message"]
-        self.bulk._enqueue()
+        self.bulk.with_env(self.env)._enqueue()
         with (
             patch.object(Message, "_whatsapp_clock", lambda self: (clock, clock.sleep)),
             patch.object(Message, "_whatsapp_executor", lambda self, workers: SyncExecutor()),
@@ -245,6 +256,7 @@ class TestOutboundQueueEmulator(WhatsappEmulatorMixin, BulkCase):
 
     freeze = False  # the emulator's throughput cap needs the real clock
 
+    @users("wa_salesman")
     def test_bulk_queue_emulator(self):
         spacing, burst = 1.0, 2  # short spacing keeps the test short; the rule is the same
         self.set_pair_rate(spacing, burst)
@@ -252,7 +264,7 @@ class TestOutboundQueueEmulator(WhatsappEmulatorMixin, BulkCase):
         self.bulk.conversation_id.last_inbound_at = fields.Datetime.now()
         for number in self.numbers:
             emulator.open_window(number)
-        self.bulk._enqueue()
+        self.bulk.with_env(self.env)._enqueue()
         self.env["crm.whatsapp.message"]._process_queue()
         statuses = collections.Counter(r["status"] for r in emulator.requests)
         self.assertEqual(statuses, {200: 200}, "no 130429 nor any other error")

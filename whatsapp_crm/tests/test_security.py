@@ -232,6 +232,8 @@ class TestManagerOnlyActions(SecurityCase):
         self.assertNotEqual(self.account.sudo().verify_token, token)
         event = self.env["crm.whatsapp.webhook.event"].sudo().create({"account_id": self.account.id, "payload": "{}"})
         event.with_env(self.env).action_process_again()
+        self.assertEqual(event.state, "pending", "queued again for its lane")
+        self.env["crm.whatsapp.webhook.event"].sudo()._cron_process()
         self.assertEqual(event.state, "ignored")
 
 

@@ -9,6 +9,8 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..models.crm_whatsapp_webhook_event import lane_of
+from ..tools import webhook_payload as wp
 from .common import PHONE_NUMBER_ID, encode_payload, new_wamid, sign
 from .webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
 
@@ -354,7 +356,7 @@ class TestWebhookController(WebhookCase):
             self.assertIn("database hiccup", event.error)
             self.assertEqual(event.attempts, 1)
             self.assertTrue(event.next_attempt_at)
-            retry_cron = self.env.ref("whatsapp_crm.ir_cron_whatsapp_webhook_retry")
+            retry_cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{event.lane}")
             self.assertTrue(
                 self.env["ir.cron.trigger"].search_count(
                     [("cron_id", "=", retry_cron.id), ("call_at", "=", event.next_attempt_at)]
@@ -379,10 +381,13 @@ class TestWebhookController(WebhookCase):
         with self._flaky_apply(failures=2), mute_logger(EVENT_LOGGER):
             self.post(self.envelope(self.messages_value([message])))
             event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+            self.assertEqual((event.state, event.attempts), ("failed", 1))
             event.action_process_again()
-            self.assertEqual(event.state, "failed")
-            self.assertEqual(event.attempts, 2)
+            self.assertEqual((event.state, event.attempts), ("pending", 0), "queued again for its lane")
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
+            self.assertEqual((event.state, event.attempts), ("failed", 1))
             event.action_process_again()
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
         self.assertEqual(event.state, "done")
         self.assertEqual(self.env["crm.whatsapp.message"].search_count([("wamid", "=", message["id"])]), 1)
 
@@ -392,9 +397,11 @@ class TestWebhookController(WebhookCase):
         event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
         with self.assertRaises(AccessError):
             event.with_user(self.user_salesman).action_process_again()
-        self.assertEqual(event.attempts, 1, "not processed again")
+        self.assertEqual((event.state, event.attempts), ("pending", 1), "not queued again")
         event.with_user(self.user_manager).action_process_again()
-        self.assertEqual(event.attempts, 2)
+        self.assertEqual((event.state, event.attempts), ("pending", 0))
+        lane_cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{event.lane}")
+        self.assertTrue(self.env["ir.cron.trigger"].search_count([("cron_id", "=", lane_cron.id)]), "lane woken")
 
     def test_event_log_for_managers_only(self):
         self._post_statuses(self.status("wamid.UNKNOWN-FOR-LOG", "read", int(time.time())))
@@ -632,28 +639,21 @@ class TestWebhookController(WebhookCase):
             self.assertEqual(event.state, "done", field)
             self.assertIn("no customer", event.error)
 
-    def test_calls_and_preferences_lock_their_customer(self):
-        """What creates a customer's contact runs under that customer's lock, whoever started the call."""
+    def test_calls_and_preferences_go_to_their_customers_lane(self):
+        """What creates a customer's contact runs in that customer's lane (one customer's events one
+        after the other), whoever started the call."""
         metadata = {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID}
         outbound_call = {"id": "wacid.OUT", "from": "15550199", "to": CUSTOMER_WA_ID, "direction": "BUSINESS_INITIATED"}
         preference = {"wa_id": CUSTOMER_WA_ID, "category": "marketing_messages", "value": "stop"}
-        Event = self.env["crm.whatsapp.webhook.event"]
-        cr, keys = self.env.cr, []
-        execute = cr.execute
-
-        def spy(query, params=None, log_exceptions=True):
-            if "pg_advisory_xact_lock" in str(query):
-                keys.extend(params)
-            return execute(query, params, log_exceptions)
-
+        message = self.envelope(self.messages_value([self.inbound("text", {"body": "hi"}, wa_id="551187654321")]))
+        self.assertEqual(wp.lane_key(message), min(CUSTOMER_WA_ID, "551187654321"), "any spelling of the number")
         for field, value in (
             ("calls", {"metadata": metadata, "calls": [outbound_call]}),
             ("user_preferences", {"metadata": metadata, "user_preferences": [preference]}),
         ):
-            keys.clear()
-            with patch.object(cr, "execute", spy):
-                Event._lock_customers(self.envelope(value, field=field), self.account)
-            self.assertEqual(keys, [f"whatsapp_crm:{min(CUSTOMER_WA_ID, '551187654321')}"], field)
+            payload = self.envelope(value, field=field)
+            self.assertEqual(wp.lane_key(payload), wp.lane_key(message), field)
+            self.assertEqual(lane_of(payload), lane_of(message), field)
 
     def test_unknown_field_ignored_with_note(self):
         self.post(self.envelope({"foo": "bar"}, field="business_capability_update_v2"))

@@ -52,6 +52,8 @@ class WebhookPayloads:
 
 
 class WebhookCase(HttpCase, WhatsappCase, WebhookPayloads):
+    process_after_post = True  # run the processing crons after each delivery
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -67,6 +69,10 @@ class WebhookCase(HttpCase, WhatsappCase, WebhookPayloads):
             headers["X-Hub-Signature-256"] = signature
         response = self.url_open(WEBHOOK_URL, data=raw, headers=headers)
         self.env.invalidate_all()
+        if self.process_after_post:
+            # what the lane crons do once woken
+            self.env["crm.whatsapp.webhook.event"]._cron_process()
+            self.env.invalidate_all()
         return response
 
     def post(self, payload, **kwargs):

@@ -1,0 +1,548 @@
+#!/usr/bin/env python3
+"""Ingest figures of whatsapp_crm: how fast the webhook acknowledges and the lanes process.
+
+Runs Odoo in prefork (--workers=2, --max-cron-threads=1, then 2) on a fresh database, and prints
+side by side, with a verdict against each target of the ingest design:
+- ceiling: the highest open-loop rate (25, 50, 75, 100, 125, 150, 200, ... requests/s) that Odoo's
+  own /web/health holds for a burst with p99 <= 1 s and every answer 200;
+- burst absorption: the same measurement on the webhook (signed single-message deliveries from
+  200 distinct customers, new in the first burst), target >= 0.7 x the ceiling; then every
+  acknowledged message must be stored and posted once, and the backlog's drain time is printed;
+- processing throughput: messages fully processed per second from a backlog, known customers
+  (target >= 0.4 x ceiling) and new customers (>= 0.2 x ceiling), with 1 and 2 cron workers;
+- latency at an open-loop 50 deliveries/s: ack p50 <= 15 ms, p99 <= 60 ms, and processing lag
+  (receipt to posted) p95 <= 2 s;
+- queries, counted as assertQueryCount counts them (the suite pins the first two exactly): the
+  acknowledgement (<= 5), a known customer's text (<= the same customer's plain message_post on
+  the lead + 6), a new customer's first text.
+
+Figures are printed; nothing is asserted. The machine's load matters: compare within one run.
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dev
+
+APP_SECRET = "bench-app-secret"
+PHONE_NUMBER_ID = "300000000000011"
+WABA_ID = "300000000000012"
+RATES = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400)
+
+QUERY_PROBE = r"""
+import json, time
+from odoo.addons.whatsapp_crm.models.crm_whatsapp_webhook_event import lane_of
+from odoo.addons.whatsapp_crm.tools import webhook_payload as wp
+
+Event, Account = env["crm.whatsapp.webhook.event"], env["crm.whatsapp.account"]
+account = Account.search([("phone_number_id", "=", "%(phone)s")])
+counter = iter(range(10**6))
+
+def payload(wa_id):
+    n = next(counter)
+    message = {
+        "from": wa_id, "id": f"wamid.PROBE{wa_id}{n}", "timestamp": str(int(time.time())),
+        "type": "text", "text": {"body": f"probe {n}"},
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1555", "phone_number_id": "%(phone)s"},
+        "contacts": [{"profile": {"name": f"Probe {wa_id}"}, "wa_id": wa_id}],
+        "messages": [message],
+    }
+    change = {"field": "messages", "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "%(waba)s", "changes": [change]}]}
+
+def count(func):
+    env.flush_all()
+    before = env.cr.sql_log_count
+    func()
+    env.flush_all()
+    return env.cr.sql_log_count - before
+
+def ack(p):
+    raw = json.dumps(p).encode()
+    accounts = Event._payload_accounts(wp.parse_payload(raw))
+    accounts[:1].app_secret
+    Event._store(raw, p, accounts[:1])
+    Event._wake(lane_of(p))
+
+def process(p):
+    event = Event._store(json.dumps(p).encode(), p, account)
+    env.flush_all()
+    return lambda: event._process()
+
+results = {}
+for attempt in range(2):  # the second time with warm caches, as @warmup does
+    known = f"4917{attempt:08d}"
+    process(payload(known))()
+    process(payload(known))()
+    results["ack"] = count(lambda: ack(payload(known)))
+    results["known"] = count(process(payload(known)))
+    new = f"4918{attempt:08d}"
+    results["new"] = count(process(payload(new)))
+    lead = env["crm.whatsapp.conversation"].search([("wa_id", "=", known)]).lead_id
+    partner = lead.partner_id
+    thread = lead.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False)
+    results["message_post"] = count(lambda: thread.message_post(
+        author_id=partner.id, body="plain", message_type="comment", subtype_xmlid="mail.mt_comment"))
+print("QUERIES " + json.dumps(results))
+env.cr.rollback()
+"""
+
+
+def payload(sender, index, name=None):
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": WABA_ID,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": name or f"Bench {sender}"}, "wa_id": sender}],
+                            "messages": [
+                                {
+                                    "from": sender,
+                                    "id": f"wamid.BENCH{sender}x{index:07d}",
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": f"Hello, message {index}"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def signed(body):
+    return {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest(),
+    }
+
+
+class Client:
+    """Open-loop HTTP load: requests start at their scheduled time, whether earlier ones answered or not."""
+
+    def __init__(self, port, threads=200):
+        self.port = port
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
+
+    def request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+    def open_loop(self, rate, seconds, make_request):
+        """Fire ``rate`` requests/s for ``seconds``; return [(scheduled, latency, status, key)]."""
+        results, lock, futures = [], threading.Lock(), []
+        start = time.perf_counter() + 0.05
+        total = int(rate * seconds)
+
+        def one(index, scheduled):
+            method, path, body, headers, key = make_request(index)
+            try:
+                status = self.request(method, path, body, headers)
+            except OSError:
+                status = 0
+            with lock:
+                results.append((scheduled, time.perf_counter() - scheduled, status, key))
+
+        for index in range(total):
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(self.pool.submit(one, index, scheduled))
+        concurrent.futures.wait(futures)
+        return results
+
+
+def quantile(values, q):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def holds(results):
+    latencies = [latency for _s, latency, _status, _k in results]
+    ok = all(status == 200 for _s, _l, status, _k in results)
+    return ok and quantile(latencies, 0.99) <= 1.0, quantile(latencies, 0.5), quantile(latencies, 0.99)
+
+
+def ceiling(client, make_request, seconds, label):
+    best = 0
+    for rate in RATES:
+        results = client.open_loop(rate, seconds, make_request)
+        ok, p50, p99 = holds(results)
+        errors = sum(1 for r in results if r[2] != 200)
+        print(
+            f"  {label} {rate:>4}/s: p50 {p50 * 1000:6.0f} ms  p99 {p99 * 1000:6.0f} ms  non-200 {errors}", flush=True
+        )
+        if not ok:
+            break
+        best = rate
+    return best
+
+
+@contextlib.contextmanager
+def odoo(database, cron_threads, install=False):
+    odoo_bin = dev.find_odoo()
+    port, gevent_port = dev.free_port(), dev.free_port()
+    base = [odoo_bin, "-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", "--log-level=warn"]
+    if install:
+        dev.check_postgres()
+        subprocess.run(["dropdb", "--if-exists", database], check=False, capture_output=True)
+        print("Installing whatsapp_crm on a fresh database...", flush=True)
+        subprocess.run([*base, "-i", dev.MODULE, "--without-demo=all", "--stop-after-init"], check=True)
+    server = subprocess.Popen(
+        [
+            *base,
+            f"--http-port={port}",
+            f"--gevent-port={gevent_port}",
+            "--workers=2",
+            f"--max-cron-threads={cron_threads}",
+            "--db_maxconn=16",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if Client(port, 1).request("GET", "/web/health") == 200:
+                    break
+            time.sleep(0.3)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+class Database:
+    def __init__(self, name):
+        self.connection = psycopg2.connect(dbname=name)
+        self.connection.autocommit = True
+
+    def one(self, query, *params):
+        with self.connection.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchone()
+
+    def pending(self):
+        return self.one("SELECT count(*) FROM crm_whatsapp_webhook_event WHERE state IN ('pending', 'failed')")[0]
+
+    def processed(self):
+        return self.one("SELECT count(*) FROM crm_whatsapp_webhook_event WHERE state IN ('done', 'ignored')")[0]
+
+    def drain(self, timeout=600):
+        started = time.perf_counter()
+        while self.pending() and time.perf_counter() - started < timeout:
+            time.sleep(0.2)
+        return time.perf_counter() - started
+
+    def lanes(self, active):
+        self.one(
+            "UPDATE ir_cron SET active = %s, nextcall = now() AT TIME ZONE 'UTC' "
+            "WHERE cron_name LIKE 'WhatsApp: process webhook events%%' RETURNING 1",
+            active,
+        )
+
+    def wake_lanes(self):
+        self.one(
+            "INSERT INTO ir_cron_trigger (cron_id, call_at) SELECT id, now() AT TIME ZONE 'UTC' FROM ir_cron "
+            "WHERE cron_name LIKE 'WhatsApp: process webhook events%%' RETURNING 1"
+        )
+        self.one("SELECT pg_notify('cron_trigger', current_database())")
+
+
+def setup(database, port):
+    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/xmlrpc/2/object")
+    uid = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/xmlrpc/2/common").authenticate(
+        database, "admin", "admin", {}
+    )
+
+    def call(model, method, *args, **kwargs):
+        return rpc.execute_kw(database, uid, "admin", model, method, list(args), kwargs)
+
+    salesman = call("res.users", "create", {"name": "Bench Sales", "login": "bench_sales"})
+    team = call("crm.team", "create", {"name": "Bench team", "user_id": salesman})
+    call(
+        "crm.whatsapp.account",
+        "create",
+        {
+            "name": "Bench",
+            "waba_id": WABA_ID,
+            "phone_number_id": PHONE_NUMBER_ID,
+            "access_token": "bench",
+            "app_secret": APP_SECRET,
+            "api_base_url": "http://127.0.0.1:9",
+            "lead_policy": "no_open_lead",
+            "team_id": team,
+            "user_ids": [(6, 0, [salesman])],
+        },
+    )
+    # Odoo's IAP enrichment fails without internet: off, as in demos
+    Database(database).one("UPDATE ir_cron SET active = false WHERE cron_name ILIKE '%%enrich%%' RETURNING 1")
+
+
+def webhook_request(senders, offset):
+    def make(index):
+        sender = senders[index % len(senders)]
+        body = json.dumps(payload(sender, offset + index)).encode()
+        return "POST", f"/{dev.MODULE}/webhook", body, signed(body), f"wamid.BENCH{sender}x{offset + index:07d}"
+
+    return make
+
+
+def health_request(_index):
+    return "GET", "/web/health", None, {}, None
+
+
+def post_backlog(client, senders, count, offset):
+    make = webhook_request(senders, offset)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: client.request(*make(i)[:4]), range(count)))
+    return sum(1 for status in statuses if status == 200)
+
+
+def throughput(client, db, senders, count, offset, seconds):
+    """Fill a backlog with the lanes off, then let them process it: messages per second."""
+    db.lanes(False)
+    posted = post_backlog(client, senders, count, offset)
+    before = db.processed()
+    db.lanes(True)
+    db.wake_lanes()
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds and db.pending():
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - started
+    done = db.processed() - before
+    return done / elapsed, done, posted, elapsed
+
+
+def verdict(value, target, higher=True):
+    ok = value >= target if higher else value <= target
+    return "OK" if ok else "MISSED"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--burst-seconds", type=float, default=10, help="length of each ceiling step")
+    parser.add_argument("--throughput-seconds", type=float, default=60)
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--quick", action="store_true", help="shorter steps (3 s, 20 s, 10 s) for a first look")
+    args = parser.parse_args()
+    if args.quick:
+        args.burst_seconds, args.throughput_seconds, args.latency_seconds = 3, 20, 10
+    database = f"whatsapp_crm_bench_ingest_{os.getpid()}"
+    figures = {}
+    try:
+        with odoo(database, 1, install=True) as port:
+            setup(database, port)
+            client, db = Client(port), Database(database)
+            print("Queries (as assertQueryCount counts them):", flush=True)
+            figures["queries"] = probe_queries(database)
+            print(f"  {figures['queries']}", flush=True)
+            print(f"Ceiling: /web/health, open loop, {args.burst_seconds:.0f} s per rate", flush=True)
+            figures["ceiling"] = ceiling(client, health_request, args.burst_seconds, "health ")
+            print("Burst absorption: the webhook, 200 customers (new in the first burst)", flush=True)
+            customers = [f"4915{n:08d}" for n in range(200)]
+            acked, offset = [], [0]
+
+            def burst_request(index):
+                return webhook_request(customers, offset[0])(index)
+
+            best = 0
+            for rate in RATES:
+                results = client.open_loop(rate, args.burst_seconds, burst_request)
+                offset[0] += len(results)
+                acked += [key for _s, _l, status, key in results if status == 200]
+                ok, p50, p99 = holds(results)
+                errors = sum(1 for r in results if r[2] != 200)
+                print(
+                    f"  webhook {rate:>4}/s: p50 {p50 * 1000:6.0f} ms  p99 {p99 * 1000:6.0f} ms  non-200 {errors}  "
+                    f"backlog {db.pending()}",
+                    flush=True,
+                )
+                if not ok:
+                    break
+                best = rate
+            figures["burst"] = best
+            drain = db.drain()
+            stored = db.one(
+                "SELECT count(*), count(DISTINCT wamid), count(mail_message_id) FROM crm_whatsapp_message "
+                "WHERE direction = 'inbound' AND wamid = ANY(%s)",
+                acked,
+            )
+            figures["drain"] = (len(acked), stored, drain)
+            print(
+                f"  acknowledged {len(acked)}; stored {stored[0]}, distinct {stored[1]}, posted {stored[2]}; "
+                f"backlog drained in {drain:.1f} s",
+                flush=True,
+            )
+
+            print(f"Latency: open loop 50/s for {args.latency_seconds:.0f} s (known customers)", flush=True)
+            figures["latency"] = latency(client, db, customers, args.latency_seconds)
+
+            print("Throughput, 1 cron worker", flush=True)
+            figures["throughput_1"] = measure_throughput(client, db, args.throughput_seconds, 1_000_000)
+        with odoo(database, 2) as port:
+            client, db = Client(port), Database(database)
+            print("Throughput, 2 cron workers", flush=True)
+            figures["throughput_2"] = measure_throughput(client, db, args.throughput_seconds, 2_000_000)
+    finally:
+        subprocess.run(["dropdb", "--if-exists", database], check=False)
+    report(figures)
+
+
+def measure_throughput(client, db, seconds, base):
+    known = [f"4915{n:08d}" for n in range(200)]  # customers of the bursts: contact, conversation, lead
+    known_rate, done, posted, elapsed = throughput(client, db, known, int(max(seconds * 60, 600)), base, seconds)
+    print(f"  known customers: {known_rate:.1f} messages/s ({done} of {posted} in {elapsed:.0f} s)", flush=True)
+    db.drain()
+    new = [f"49{base // 1_000_000}{n:09d}" for n in range(int(max(seconds * 25, 300)))]
+    new_rate, done, posted, elapsed = throughput(client, db, new, len(new), base + 500_000, seconds)
+    print(f"  new customers: {new_rate:.1f} messages/s ({done} of {posted} in {elapsed:.0f} s)", flush=True)
+    db.drain()
+    return known_rate, new_rate
+
+
+def latency(client, db, customers, seconds):
+    db.drain()
+    seen, stop = {}, threading.Event()
+
+    def watch():
+        connection = psycopg2.connect(dbname=db.connection.info.dbname)
+        connection.autocommit = True
+        last = db.one("SELECT coalesce(max(id), 0) FROM crm_whatsapp_message")[0]
+        with connection.cursor() as cr:
+            while not stop.is_set():
+                cr.execute(
+                    "SELECT id, wamid FROM crm_whatsapp_message WHERE id > %s AND mail_message_id IS NOT NULL "
+                    "ORDER BY id",
+                    [last],
+                )
+                now = time.perf_counter()
+                for row_id, wamid in cr.fetchall():
+                    seen.setdefault(wamid, now)
+                    last = max(last, row_id)
+                time.sleep(0.05)
+        connection.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    results = client.open_loop(50, seconds, webhook_request(customers, 3_000_000))
+    db.drain()
+    time.sleep(0.3)
+    stop.set()
+    watcher.join()
+    acks = [latency for _s, latency, status, _k in results if status == 200]
+    lags = [seen[key] - scheduled for scheduled, _l, status, key in results if status == 200 and key in seen]
+    figures = (quantile(acks, 0.5), quantile(acks, 0.99), quantile(lags, 0.95), len(lags), len(results))
+    print(
+        f"  ack p50 {figures[0] * 1000:.0f} ms, p99 {figures[1] * 1000:.0f} ms; lag p95 {figures[2]:.2f} s "
+        f"({figures[3]} of {figures[4]} seen posted)",
+        flush=True,
+    )
+    return figures
+
+
+def probe_queries(database):
+    code = QUERY_PROBE % {"phone": PHONE_NUMBER_ID, "waba": WABA_ID}
+    odoo_bin = dev.find_odoo()
+    result = subprocess.run(
+        [
+            odoo_bin,
+            "shell",
+            "-d",
+            database,
+            f"--addons-path={dev.addons_path(odoo_bin)}",
+            "--log-level=warn",
+            "--no-http",
+        ],
+        input=code,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("QUERIES ")), None)
+    if not line:
+        print(result.stdout[-2000:], result.stderr[-2000:])
+        return {}
+    return json.loads(line[len("QUERIES ") :])
+
+
+def report(figures):
+    ceiling_rate = figures.get("ceiling") or 0
+    print("\n=== Ingest figures and verdicts ===")
+    print(f"ceiling (/web/health, p99 <= 1 s, all 200): {ceiling_rate}/s")
+    burst = figures.get("burst", 0)
+    print(
+        f"burst absorption (webhook): {burst}/s = {burst / max(ceiling_rate, 1):.2f} x ceiling "
+        f"(target >= 0.7): {verdict(burst, 0.7 * ceiling_rate)}"
+    )
+    if "drain" in figures:
+        acked, stored, drain = figures["drain"]
+        once = stored[0] == stored[1] == stored[2] == acked
+        print(
+            f"  every acknowledged message stored and posted once: {'OK' if once else 'MISSED'} "
+            f"({acked} acked, {stored[0]} stored, {stored[2]} posted); drained in {drain:.1f} s"
+        )
+    for workers in (1, 2):
+        if f"throughput_{workers}" in figures:
+            known, new = figures[f"throughput_{workers}"]
+            print(
+                f"throughput, {workers} cron worker(s): known {known:.1f}/s = {known / max(ceiling_rate, 1):.2f} x "
+                f"(target >= 0.4): {verdict(known, 0.4 * ceiling_rate)}; new {new:.1f}/s = "
+                f"{new / max(ceiling_rate, 1):.2f} x (target >= 0.2): {verdict(new, 0.2 * ceiling_rate)}"
+            )
+    if "throughput_1" in figures and "throughput_2" in figures:
+        (k1, n1), (k2, n2) = figures["throughput_1"], figures["throughput_2"]
+        print(f"  2 / 1 cron workers: known {k2 / max(k1, 0.01):.2f}, new {n2 / max(n1, 0.01):.2f}")
+    if "latency" in figures:
+        p50, p99, lag, _seen, _total = figures["latency"]
+        print(
+            f"latency at 50/s: ack p50 {p50 * 1000:.0f} ms (<= 15): {verdict(p50, 0.015, False)}; "
+            f"p99 {p99 * 1000:.0f} ms (<= 60): {verdict(p99, 0.060, False)}; "
+            f"lag p95 {lag:.2f} s (<= 2): {verdict(lag, 2, False)}"
+        )
+    queries = figures.get("queries") or {}
+    if queries:
+        baseline = queries["message_post"]
+        print(
+            f"queries: ack {queries['ack']} (<= 5): {verdict(queries['ack'], 5, False)}; known customer "
+            f"{queries['known']} vs plain message_post {baseline} (<= {baseline + 6}): "
+            f"{verdict(queries['known'], baseline + 6, False)}; new customer {queries['new']}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

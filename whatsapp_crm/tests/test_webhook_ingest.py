@@ -1,0 +1,253 @@
+"""Ingest: the acknowledgement path, isolation of every message, sanitising, echoes, archived accounts."""
+
+import logging
+import time
+from unittest.mock import patch
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from ..tools import webhook_payload as wp
+from .common import PHONE_NUMBER_ID, encode_payload, new_wamid
+from .webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
+
+EVENT_LOGGER = "odoo.addons.whatsapp_crm.models.crm_whatsapp_webhook_event"
+CONTROLLER_LOGGER = "odoo.addons.whatsapp_crm.controllers.webhook"
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestWebhookIngest(WebhookCase):
+    def _event(self):
+        return self.env["crm.whatsapp.webhook.event"].search([], limit=1)
+
+    def _messages(self, *wamids):
+        return self.env["crm.whatsapp.message"].search([("wamid", "in", list(wamids))])
+
+    # The acknowledgement: store, commit, wake, answer
+    def test_acknowledged_without_processing(self):
+        self.process_after_post = False
+        message = self.inbound("text", {"body": "later"})
+        response = self.post(self.envelope(self.messages_value([message])))
+        self.assertEqual(response.status_code, 200)
+        event = self._event()
+        self.assertEqual(event.state, "pending", "stored, processed by its lane")
+        self.assertFalse(self._messages(message["id"]))
+        cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{event.lane}")
+        self.assertEqual(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), 1, "lane woken")
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertInbound(self._messages(message["id"]), "text", "later")
+
+    def test_wake_up_coalesced(self):
+        """A burst writes one trigger per lane run, not one per delivery; a delivery after the start
+        of the lane's run writes a new one, so that it is not left for the next minute."""
+        self.process_after_post = False
+        Trigger, Event = self.env["ir.cron.trigger"], self.env["crm.whatsapp.webhook.event"]
+        payload = self.envelope(self.messages_value([self.inbound("text", {"body": "1"})]))
+        lane = Event._store(encode_payload(payload), payload, self.account).lane
+        cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{lane}")
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        for _n in range(5):
+            self.post(self.envelope(self.messages_value([self.inbound("text", {"body": "burst"})])))
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
+        self.assertFalse(Event._wake(lane), "already woken")
+        # the lane's run starts (Odoo records its progress), then a delivery comes
+        self.env.cr.execute(
+            "INSERT INTO ir_cron_progress (cron_id, create_date, write_date) VALUES (%s, clock_timestamp(), now())",
+            [cron.id],
+        )
+        self.assertTrue(Event._wake(lane), "the trigger before the run's start is consumed by it")
+        self.assertFalse(Event._wake(lane))
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 2)
+
+    def test_archived_account_stored_ignored_then_applied_again(self):
+        self.account.active = False
+        message = self.inbound("text", {"body": "while archived"})
+        self.assertEqual(self.post(self.envelope(self.messages_value([message]))).status_code, 200)
+        event = self._event()
+        self.assertEqual(event.state, "ignored")
+        self.assertIn("archived", event.error)
+        self.assertFalse(self._messages(message["id"]))
+        self.account.active = True
+        event.action_process_again()
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "done")
+        self.assertInbound(self._messages(message["id"]), "text", "while archived")
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_request_values_never_logged_raw(self):
+        with self.assertLogs(CONTROLLER_LOGGER, logging.WARNING) as logs:
+            response = self.url_open(
+                f"{WEBHOOK_URL}?hub.mode=subscribe%0A2026-01-01 00:00:00,000 1 INFO db forged: line"
+                "&hub.verify_token=wrong&hub.challenge=1"
+            )
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(len(logs.records), 1)
+        line = logs.records[0].getMessage()
+        self.assertNotIn("\n", line)
+        self.assertIn("\\n", line)
+
+    # Every message on its own
+    def test_poisoned_middle_message_does_not_lose_its_neighbours(self):
+        for poison in (
+            self.inbound("text", {"body": "x"}, wamid="wamid." + "A" * 300),  # longer than Meta's ids
+            self.inbound("text", {"body": "x"}, wa_id="<WHATSAPP_USER_PHONE_NUMBER>"),  # a documentation placeholder
+            self.inbound("text", {"body": "x"}, context="not an object"),
+            "not an object",
+        ):
+            first, last = self.inbound("text", {"body": "first"}), self.inbound("text", {"body": "last"})
+            with self.assertLogs(EVENT_LOGGER, logging.WARNING) as logs:
+                self.post(self.envelope(self.messages_value([first, poison, last])))
+            event = self._event()
+            self.assertEqual(event.state, "done", poison)
+            self.assertEqual(event.attempts, 0, "not retried: retrying cannot fix it")
+            self.assertIn("ignored", event.error)
+            self.assertEqual(len(self._messages(first["id"], last["id"])), 2, poison)
+            self.assertEqual(len(logs.records), 1, "one warning line")
+            self.assertFalse(logs.records[0].exc_info, "no traceback for expected data problems")
+
+    def test_text_postgresql_cannot_store_is_cleaned(self):
+        nul = self.inbound("text", {"body": "before\u0000after"})
+        surrogate = self.inbound("text", {"body": "lone \ud83d surrogate"})
+        huge_code = self.inbound("unsupported", None, errors=[{"code": 10**30, "title": "Unknown"}])
+        self.receive(nul, surrogate, huge_code)
+        self.assertEqual(self._event().state, "done")
+        self.assertEqual(self._messages(nul["id"]).body, "before\ufffdafter")
+        self.assertEqual(self._messages(surrogate["id"]).body, "lone \ufffd surrogate")
+        stored = self._messages(huge_code["id"])
+        self.assertEqual(stored.error_code, 0, "out of range: not an integer code")
+        self.assertIn(str(10**30), stored.error_message, "kept as text")
+        self.assertEqual(stored.payload["errors"][0]["code"], str(10**30))
+
+    def test_nan_and_infinity_refused_at_parse(self):
+        before = self.env["crm.whatsapp.webhook.event"].search_count([])
+        raw = encode_payload(self.envelope(self.messages_value([self.inbound("text", {"body": "n"})])))
+        for constant in (b"NaN", b"Infinity", b"-Infinity"):
+            with mute_logger(CONTROLLER_LOGGER):
+                response = self.post_raw(raw.replace(b'"timestamp": "', b'"n": %s, "timestamp": "' % constant, 1))
+            self.assertEqual(response.status_code, 400)
+        self.assertEqual(self.env["crm.whatsapp.webhook.event"].search_count([]), before)
+        with self.assertRaises(ValueError):
+            wp.loads('{"a": NaN}')
+
+    def test_malformed_contacts_noted_messages_kept(self):
+        message = self.inbound("text", {"body": "contacts broken"})
+        value = {**self.messages_value([message]), "contacts": "xyz"}
+        with self.assertLogs(EVENT_LOGGER, logging.WARNING):
+            self.post(self.envelope(value))
+        event = self._event()
+        self.assertEqual(event.state, "done")
+        self.assertIn("contacts", event.error)
+        self.assertEqual(self._messages(message["id"]).conversation_id.wa_id, CUSTOMER_WA_ID)
+
+    def test_bug_traceback_logged_once(self):
+        """A real bug fails the event for a retry; its traceback is logged at the first attempt only."""
+        Message = type(self.env["crm.whatsapp.message"])
+        first, broken = self.inbound("text", {"body": "fine"}), self.inbound("text", {"body": "bug"})
+        original = Message._whatsapp_receive
+
+        def receive(model, account, message, contacts):
+            if message["id"] == broken["id"]:
+                raise KeyError("a bug")
+            return original(model, account, message, contacts)
+
+        with patch.object(Message, "_whatsapp_receive", receive):
+            with self.assertLogs(EVENT_LOGGER, logging.WARNING) as logs:
+                self.receive(first, broken)
+            self.assertEqual([bool(r.exc_info) for r in logs.records], [True])
+            event = self._event()
+            self.assertEqual((event.state, event.attempts), ("failed", 1))
+            self.assertTrue(self._messages(first["id"]), "its neighbour is stored")
+            event.next_attempt_at = "2000-01-01 00:00:00"
+            with self.assertLogs(EVENT_LOGGER, logging.WARNING) as logs:
+                self.env["crm.whatsapp.webhook.event"]._cron_process()
+            self.assertEqual([bool(r.exc_info) for r in logs.records], [False], "one line at the next attempts")
+            self.assertEqual(event.attempts, 2)
+        event.next_attempt_at = "2000-01-01 00:00:00"
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(len(self._messages(first["id"], broken["id"])), 2, "each stored once")
+
+    # Order
+    def test_reaction_edit_and_reply_before_their_message(self):
+        original, reply = new_wamid(), new_wamid()
+        early = [
+            self.inbound("reaction", {"message_id": original, "emoji": "❤"}),
+            self.inbound("edit", {"original_message_id": original, "message": {"type": "text", "text": {"body": "B"}}}),
+            self.inbound("text", {"body": "yes"}, wamid=reply, context={"id": original}),
+        ]
+        self.receive(*early)
+        target = self.receive(self.inbound("text", {"body": "A"}, wamid=original))
+        reaction, edit, answer = (self._messages(m["id"]) for m in early)
+        self.assertEqual(reaction.reaction_to_id, target)
+        self.assertEqual(edit.reply_to_id, target)
+        self.assertEqual(answer.reply_to_id, target)
+        self.assertTrue(target.edited)
+        self.assertEqual(target.body, "A\n(edited: B)")
+
+    # Phone-app echoes
+    def test_phone_app_echoes_stored_as_outbound(self):
+        conversation = self.receive(self.inbound("text", {"body": "hello"})).conversation_id
+        echo = {
+            "from": "15550199",
+            "to": CUSTOMER_WA_ID,
+            "id": new_wamid(),
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": "Typed on the phone"},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "message_echoes": [echo],
+        }
+        self.post(self.envelope(value, field="smb_message_echoes"))
+        self.post(self.envelope(value, field="smb_message_echoes") | {"replayed": True})
+        self.assertEqual(self._event().state, "done")
+        message = self._messages(echo["id"])
+        self.assertEqual(len(message), 1, "stored once")
+        self.assertEqual((message.direction, message.state, message.body), ("outbound", "sent", "Typed on the phone"))
+        self.assertEqual(message.conversation_id, conversation)
+        self.assertIn("Typed on the phone", message.mail_message_id.body, "in the thread")
+        self.assertEqual(conversation.state, "pending", "answered: waits for the customer")
+
+    def test_phone_app_contacts_name_the_customer(self):
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "state_sync": [
+                {
+                    "type": "contact",
+                    "contact": {"full_name": "Ana Phone", "first_name": "Ana", "phone_number": "5511912345678"},
+                    "action": "add",
+                    "metadata": {"timestamp": str(int(time.time()))},
+                }
+            ],
+        }
+        self.post(self.envelope(value, field="smb_app_state_sync"))
+        self.assertEqual(self._event().state, "done")
+        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", "5511912345678")])
+        self.assertEqual(conversation.partner_id.name, "Ana Phone")
+
+    # Media
+    def test_media_cron_one_client_per_account_and_run(self):
+        messages = self.receive(
+            *[self.inbound("image", {"id": f"MEDIA-ONE-{n}", "mime_type": "image/jpeg"}) for n in range(3)]
+        )
+        Account = type(self.env["crm.whatsapp.account"])
+        original, clients = Account._get_api, []
+
+        def get_api(account):
+            client = original(account)
+            clients.append(client)
+            return client
+
+        responses = {
+            ("GET", f"MEDIA-ONE-{n}"): {"url": f"https://lookaside.example/{n}", "mime_type": "image/jpeg"}
+            for n in range(3)
+        }
+        with self.mock_whatsapp_api(responses=responses), patch.object(Account, "_get_api", get_api):
+            with patch.object(type(original(self.account)), "close", autospec=True) as close:
+                self.env["crm.whatsapp.message"]._cron_download_media()
+        self.assertEqual(set(messages.mapped("media_state")), {"done"})
+        self.assertEqual(len(clients), 1, "one client for the account's three downloads")
+        self.assertEqual(close.call_count, 1, "closed at the end of the run")
