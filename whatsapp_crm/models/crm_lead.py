@@ -1,4 +1,5 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class CrmLead(models.Model):
@@ -11,6 +12,11 @@ class CrmLead(models.Model):
         "Click-to-WhatsApp Click ID", copy=False, help="Meta's click id of the ad that started the chat."
     )
     whatsapp_ad_id = fields.Char("Click-to-WhatsApp Ad ID", copy=False)
+    whatsapp_consent_ids = fields.One2many(related="partner_id.whatsapp_consent_ids", string="WhatsApp Consents")
+    whatsapp_consent_history_ids = fields.One2many(
+        related="partner_id.whatsapp_consent_history_ids", string="WhatsApp Consent History"
+    )
+    whatsapp_blacklisted = fields.Boolean(related="partner_id.whatsapp_blacklisted")
 
     def _compute_whatsapp_message_count(self):
         counts = dict(
@@ -18,6 +24,12 @@ class CrmLead(models.Model):
         )
         for lead in self:
             lead.whatsapp_message_count = counts.get(lead, 0)
+
+    def action_whatsapp_record_consent(self):
+        self.ensure_one()
+        if not self.partner_id:
+            raise UserError(_("Set the lead's customer first: the consent is the contact's."))
+        return self.partner_id.action_whatsapp_record_consent()
 
     @api.model
     def _whatsapp_referral_values(self, referral):

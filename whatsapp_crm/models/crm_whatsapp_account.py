@@ -118,6 +118,30 @@ class CrmWhatsappAccount(models.Model):
         "subscribe to the messages and message_template_status_update fields.",
     )
     webhook_url_warning = fields.Char("Webhook URL Warning", compute="_compute_webhook_url_warning")
+    # Consent (see crm.whatsapp.consent)
+    consent_window_replies = fields.Boolean(
+        "Answer Opted-out Customers in Their Window",
+        default=True,
+        help="A customer who opted out may still be answered within 24 hours of their own message.",
+    )
+    marketing_cap_count = fields.Integer(
+        "Marketing Templates per Customer", default=0, help="At most this many in the period below; 0: no cap."
+    )
+    marketing_cap_days = fields.Integer("Period (days)", default=7)
+    consent_stop_reply = fields.Text(
+        "Reply to a Stop Keyword",
+        translate=True,
+        default=lambda self: self.env._(
+            "You will not receive our messages any more. Send START to receive them again."
+        ),
+        help="Sent once when a customer's keyword stops our messages; empty: no reply.",
+    )
+    consent_start_reply = fields.Text(
+        "Reply to a Start Keyword",
+        translate=True,
+        default=lambda self: self.env._("Welcome back! You will receive our messages again."),
+        help="Sent once when a customer's keyword resumes our messages; empty: no reply.",
+    )
 
     _sql_constraints = [
         ("phone_number_id_unique", "unique(phone_number_id)", "This phone number ID is already configured."),
@@ -257,6 +281,29 @@ class CrmWhatsappAccount(models.Model):
                     name=self.verified_name or "-",
                     quality=self.quality_label or "-",
                     limit=self.messaging_limit_label or "-",
+                ),
+                "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def action_sync_templates(self):
+        """Read the message templates of these accounts from WhatsApp and say what changed."""
+        totals = {"created": 0, "updated": 0, "archived": 0}
+        for account in self:
+            for key, count in self.env["crm.whatsapp.template"]._sync_account(account).items():
+                totals[key] += count
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": _("Templates synchronized"),
+                "message": _(
+                    "%(accounts)s account(s): %(created)s templates created, %(updated)s updated, "
+                    "%(archived)s archived.",
+                    accounts=len(self),
+                    **totals,
                 ),
                 "sticky": False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},

@@ -49,13 +49,6 @@ class CrmWhatsappConversation(models.Model):
         help="Free text may be sent until 24 hours after the customer's last message.",
     )
     can_send_free_text = fields.Boolean("Window Open", compute="_compute_can_send_free_text")
-    marketing_opt_out = fields.Boolean(
-        "Stopped Marketing",
-        readonly=True,
-        help="WhatsApp said the customer stopped this business's marketing messages (error 131050): "
-        "marketing templates are refused, service messages still go.",
-    )
-    marketing_opt_out_at = fields.Datetime("Stopped Marketing On", readonly=True)
     message_ids_wa = fields.One2many("crm.whatsapp.message", "conversation_id", "WhatsApp Messages")
     wa_message_count = fields.Integer(compute="_compute_wa_message_count")
 
@@ -129,8 +122,6 @@ class CrmWhatsappConversation(models.Model):
             "last_inbound_at",
             "last_message_at",
             "window_expires_at",
-            "marketing_opt_out",
-            "marketing_opt_out_at",
         }
 
     @api.model_create_multi
@@ -155,17 +146,6 @@ class CrmWhatsappConversation(models.Model):
             if vals.get("partner_id"):
                 self.env["res.partner"].browse(vals["partner_id"]).check_access("read")
         return super().write(vals)
-
-    def _whatsapp_set_marketing_opt_out(self, error=None):
-        """WhatsApp said the customer stopped marketing messages (131050)."""
-        self.write({"marketing_opt_out": True, "marketing_opt_out_at": fields.Datetime.now()})
-        for conversation in self:
-            conversation.message_post(
-                body=_(
-                    "The customer stopped marketing messages from this business (WhatsApp error 131050): "
-                    "marketing templates are refused, service messages still go."
-                )
-            )
 
     # ------------------------------------------------------------
     # The send API (see mail_thread.py)

@@ -73,19 +73,13 @@ class CrmWhatsappMessage(models.Model):
         return refusals
 
     def _whatsapp_check_template(self, refuse):
-        template, conversation = self.template_id, self.conversation_id
+        template = self.template_id
         if template.status != "approved" or not template.active:
             refuse(self, "template_status", _("Only approved templates can be sent."))
         elif template.account_id != self.account_id:
             refuse(self, "template_account", _("This template belongs to another WhatsApp account."))
         elif set(template._placeholders()) - set(self.template_parameters or {}):
             refuse(self, "template_variables", _("The template's variables have changed: write the message again."))
-        elif template.category == "marketing" and conversation.marketing_opt_out:
-            refuse(
-                self,
-                "marketing_opt_out",
-                _("The customer stopped marketing messages from this business: only service messages are allowed."),
-            )
 
     def _whatsapp_check_content(self, refuse):
         """Free-form content: buttons, media and text."""
@@ -149,11 +143,3 @@ class CrmWhatsappMessage(models.Model):
         for reason, messages in by_reason.items():
             messages.write({"state": "refused", "error_message": reason, "next_try_at": False})
         return queued.filtered(lambda m: m.id not in refusals)
-
-    def _whatsapp_record_opt_out(self, error):
-        """WhatsApp says the customer stopped our marketing messages (131050): note it on the
-        conversation, so that marketing templates are refused and service replies still go.
-        Never on ``phone.blacklist``, which would also stop SMS and every service reply."""
-        conversations = self.conversation_id.filtered(lambda c: not c.marketing_opt_out)
-        if conversations:
-            conversations.sudo()._whatsapp_set_marketing_opt_out(error)

@@ -160,6 +160,10 @@ class MailThread(models.AbstractModel):
             reply_to.check_access("read")
         parts = Message._whatsapp_parts(body, template, attachments, buttons)
         infos = self._whatsapp_get_recipients_info(account=account)
+        # the template's variables, rendered for all the records at once; a record lacking a value
+        # is refused with the reason
+        render_errors = {}
+        rendered = template._render_values_batch(self, errors=render_errors) if template else {}
         values_list, seen = [], set()
         for record in self:
             conversation, refusal = record._whatsapp_conversation_for(account, infos[record.id])
@@ -181,15 +185,13 @@ class MailThread(models.AbstractModel):
                 common.update(state="refused", error_message=refusal)
             for part in parts:
                 values = {**common, **part}
-                if template and not refusal:
-                    try:
-                        parameters = template._render_values(record)
-                    except UserError as error:
-                        if raise_exception:
-                            raise
-                        values.update(state="refused", error_message=error.args[0])
-                    else:
-                        values.update(template_parameters=parameters, body=template._render_body(parameters))
+                if template and not refusal and record.id in render_errors:
+                    if raise_exception:
+                        raise UserError(render_errors[record.id])
+                    values.update(state="refused", error_message=render_errors[record.id])
+                elif template and not refusal:
+                    parameters = rendered[record.id]
+                    values.update(template_parameters=parameters, body=template._render_text(parameters))
                 key = (
                     conversation.id,
                     values["message_type"],

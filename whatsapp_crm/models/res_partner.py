@@ -14,6 +14,13 @@ class ResPartner(models.Model):
     whatsapp_conversation_ids = fields.One2many("crm.whatsapp.conversation", "partner_id", "WhatsApp Conversations")
     whatsapp_message_ids = fields.One2many("crm.whatsapp.message", "partner_id", "WhatsApp Messages")
     whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+    whatsapp_consent_ids = fields.One2many("crm.whatsapp.consent", "partner_id", "WhatsApp Consents")
+    whatsapp_consent_history_ids = fields.One2many(
+        "crm.whatsapp.consent.history", compute="_compute_whatsapp_consent", string="WhatsApp Consent History"
+    )
+    whatsapp_blacklisted = fields.Boolean(
+        "In the Phone Blacklist", compute="_compute_whatsapp_consent", help="Nothing is sent to this number."
+    )
 
     def init(self):
         super().init()
@@ -32,6 +39,24 @@ class ResPartner(models.Model):
         )
         for partner in self:
             partner.whatsapp_message_count = counts.get(partner, 0)
+
+    @api.depends("whatsapp_consent_ids", "mobile", "phone")
+    def _compute_whatsapp_consent(self):
+        History = self.env["crm.whatsapp.consent.history"]
+        histories = History.search([("consent_id.partner_id", "in", self.ids)]) if self.ids else History
+        numbers = {p: [n for n in (p._phone_format(fname="mobile"), p._phone_format(fname="phone")) if n] for p in self}
+        all_numbers = [n for ns in numbers.values() for n in ns]
+        # sudo: the blacklist is the administrator's; its verdict is what the salesperson needs
+        listed = set(self.env["phone.blacklist"].sudo().search([("number", "in", all_numbers)]).mapped("number"))
+        for partner in self:
+            partner.whatsapp_consent_history_ids = histories.filtered(lambda h, p=partner: h.consent_id.partner_id == p)
+            partner.whatsapp_blacklisted = bool(listed.intersection(numbers[partner]))
+
+    def action_whatsapp_record_consent(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("whatsapp_crm.crm_whatsapp_consent_wizard_action")
+        action["context"] = {"default_partner_id": self.id}
+        return action
 
     def _whatsapp_get_recipients_info(self, account=None):
         """A contact is its own customer: its mobile, else its phone."""

@@ -88,8 +88,53 @@ PHONE_CONTENT_TYPES = {
 # settings that ``POST /_emulator/config`` may change
 CONFIG_KEYS = {
     "throughput", "enforce_window", "auto_statuses", "status_delay", "latency", "template_status", "page_size",
-    "webhook_url", "quality_rating",
+    "webhook_url", "quality_rating", "template_review", "review_delay",
 }  # fmt: skip
+# The templates of the demo data (demo/crm_whatsapp_conversation_demo.xml), as Meta knows them
+DEMO_TEMPLATES = [
+    {
+        "name": "quote_follow_up",
+        "language": "en_US",
+        "category": "UTILITY",
+        "id": "900000000000001",
+        "components": [
+            {
+                "type": "BODY",
+                "text": 'Hello {{1}}, your quotation for "{{2}}" is ready. Shall we schedule a call to go through it?',
+                "example": {"body_text": [["there", "your project"]]},
+            }
+        ],
+    },
+    {
+        "name": "welcome_offer",
+        "language": "en_US",
+        "category": "MARKETING",
+        "id": "900000000000002",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hi {{1}}! Thank you for your interest in our office furniture. "
+                "Reply to this message to talk to an advisor.",
+                "example": {"body_text": [["there"]]},
+            },
+            {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
+        ],
+    },
+    {
+        "name": "appointment_reminder",
+        "language": "en_US",
+        "category": "UTILITY",
+        "status": "PENDING",
+        "id": "900000000000003",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Reminder: our showroom visit is planned for {{1}}. Reply STOP to cancel.",
+                "example": {"body_text": [["Monday 10:00"]]},
+            }
+        ],
+    },
+]
 PLACEHOLDER = re.compile(r"{{\s*[\w]+\s*}}")
 VERSION_PATH = re.compile(r"^/v\d+\.\d+(/.*)?$")
 
@@ -367,7 +412,10 @@ class CloudApiEmulator:
     per phone number, sliding one-second window; 0 = unlimited), ``enforce_window``,
     ``auto_statuses`` (emit sent/delivered/read in a background thread after each accepted
     message, ``status_delay`` seconds apart), ``latency`` (seconds before each Graph answer),
-    ``template_status`` (status of created templates), ``page_size`` (default page size).
+    ``template_status`` (status of created templates), ``template_review`` (the event, e.g.
+    ``APPROVED``, that a status webhook delivers ``review_delay`` seconds after a template is
+    created or edited; None: no webhook), ``demo_templates`` (also know the demo data's
+    templates), ``page_size`` (default page size).
     """
 
     def __init__(
@@ -390,6 +438,9 @@ class CloudApiEmulator:
         status_delay=0.5,
         latency=0.0,
         template_status="APPROVED",
+        template_review=None,
+        review_delay=1.0,
+        demo_templates=False,
         page_size=25,
         webhook_timeout=10,
     ):
@@ -412,6 +463,9 @@ class CloudApiEmulator:
         # meanwhile lost an answer to a request that took effect (e.g. a message sent)
         self.answer_delay = 0.0
         self.template_status = template_status
+        self.template_review = template_review
+        self.review_delay = review_delay
+        self.demo_templates = demo_templates
         self.page_size = page_size
         self.webhook_timeout = webhook_timeout
         self.clock = time.time  # replaceable to test the 24-hour window
@@ -472,6 +526,9 @@ class CloudApiEmulator:
                     {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
                 ],
             )
+            if self.demo_templates:
+                for template in DEMO_TEMPLATES:
+                    self.add_template(**copy.deepcopy(template))
 
     def _new_id(self):
         return str(800000000000000 + next(self._ids))
@@ -710,12 +767,18 @@ class CloudApiEmulator:
             ("GET", self.phone_number_id, None): self._get_phone_number,
             ("GET", self.waba_id, "message_templates"): self._get_templates,
             ("POST", self.waba_id, "message_templates"): self._post_template,
+            ("DELETE", self.waba_id, "message_templates"): self._delete_template,
+            ("POST", "app", "uploads"): self._post_upload_session,
             ("GET", self.waba_id, None): self._get_waba,
             ("GET", self.waba_id, "phone_numbers"): self._get_phone_numbers,
             ("POST", self.waba_id, "subscribed_apps"): lambda q, r: {"success": True},
         }.get((method, node, edge))
         if route:
             return 200, route(query, record)
+        if method == "POST" and edge is None and node.startswith("upload:"):
+            return 200, self._post_upload(node, record)
+        if method == "POST" and edge is None and self.find_template(node) is not None:
+            return 200, self._edit_template(node, record)
         if node in self.media and edge is None and method in ("GET", "DELETE"):
             if method == "DELETE":
                 with self._lock:
@@ -840,22 +903,64 @@ class CloudApiEmulator:
         if stored["status"] in ("PAUSED", "DISABLED"):
             code = 132015 if stored["status"] == "PAUSED" else 132016
             raise GraphError(code, f"Template {name} is {stored['status']}")
-        for kind in ("HEADER", "BODY"):
-            text = next((c.get("text") or "" for c in stored["components"] if c.get("type") == kind), "")
-            given = [
-                p
-                for c in template.get("components") or []
-                if (c.get("type") or "").upper() == kind
-                for p in c.get("parameters") or []
-            ]
-            expected = len(PLACEHOLDER.findall(text))
-            if len(given) != expected and (expected or kind == "BODY"):
-                raise GraphError(
-                    132000,
-                    f"{kind.lower()}: number of localizable_params ({len(given)}) does not match the expected "
-                    f"number of params ({expected})",
-                )
+        given = {}
+        for component in template.get("components") or []:
+            kind = (component.get("type") or "").upper()
+            key = (kind, str(component.get("index"))) if kind == "BUTTON" else (kind, None)
+            given[key] = component
+        defined = {(c.get("type") or "").upper(): c for c in stored["components"]}
+        self._check_template_text(defined.get("HEADER"), given.pop(("HEADER", None), None), "header")
+        self._check_template_text(defined.get("BODY"), given.pop(("BODY", None), None), "body")
+        buttons = (defined.get("BUTTONS") or {}).get("buttons") or []
+        for index, button in enumerate(buttons):
+            sent = given.pop(("BUTTON", str(index)), None)
+            kind = (button.get("type") or "").upper()
+            needed = kind == "COPY_CODE" or (kind == "URL" and PLACEHOLDER.search(button.get("url") or ""))
+            if needed and not (sent and sent.get("parameters")):
+                raise GraphError(132000, f"button {index} ({kind}): a parameter is required")
+            if sent and not needed:
+                raise GraphError(132000, f"button {index} ({kind}) takes no parameter")
+            if sent and (sent.get("sub_type") or "").upper() != kind:
+                raise GraphError(132012, f"button {index}: sub_type {sent.get('sub_type')} is not {kind.lower()}")
+            if sent and kind == "URL" and sent["parameters"][0].get("type") != "text":
+                raise GraphError(132012, f"button {index}: a URL parameter is text")
+            if sent and kind == "COPY_CODE" and not sent["parameters"][0].get("coupon_code"):
+                raise GraphError(132012, f"button {index}: a copy code parameter is coupon_code")
+        if given:
+            raise GraphError(132000, f"Components not in the template: {sorted(k for k, _i in given)}")
         return stored["category"].lower()
+
+    @staticmethod
+    def _check_template_text(defined, sent, name):
+        """A header or body component of a template send against the stored template."""
+        parameters = (sent or {}).get("parameters") or []
+        header_format = ((defined or {}).get("format") or "TEXT").upper() if name == "header" else "TEXT"
+        if name == "header" and header_format != "TEXT":
+            kind = header_format.lower()
+            if len(parameters) != 1 or parameters[0].get("type") != kind or not parameters[0].get(kind):
+                raise GraphError(132012, f"header: a {kind} parameter is required")
+            media = parameters[0][kind]
+            if kind != "location" and not (media.get("id") or media.get("link")):
+                raise GraphError(131008, f"header: the {kind} needs an id or a link")
+            if kind == "location" and not {"latitude", "longitude"} <= media.keys():
+                raise GraphError(131008, "header: the location needs a latitude and a longitude")
+            return
+        expected = PLACEHOLDER.findall((defined or {}).get("text") or "")
+        if sent is not None and defined is None:
+            raise GraphError(132000, f"{name}: the template has no {name}")
+        if len(parameters) != len(expected):
+            raise GraphError(
+                132000,
+                f"{name}: number of localizable_params ({len(parameters)}) does not match the expected "
+                f"number of params ({len(expected)})",
+            )
+        if any(p.get("type") not in ("text", "currency", "date_time") for p in parameters):
+            raise GraphError(132012, f"{name}: parameters of a text are text, currency or date_time")
+        if any(not p.get("text") for p in parameters if p.get("type") == "text"):
+            raise GraphError(131008, f"{name}: a text parameter is empty")
+        named = [p.get("parameter_name") for p in parameters if p.get("parameter_name")]
+        if named and sorted(named) != sorted(expected):
+            raise GraphError(132000, f"{name}: parameter names {named} are not {expected}")
 
     def _post_media(self, query, record):
         form = record["form"] or {}
@@ -896,7 +1001,8 @@ class CloudApiEmulator:
 
     def _get_templates(self, query, record):
         try:
-            limit = max(1, int(query.get("limit", self.page_size)))
+            # like Meta, a page holds at most page_size templates, whatever the limit asked
+            limit = max(1, min(int(query.get("limit", self.page_size)), self.page_size))
             start = int(_decode_cursor(query["after"])) + 1 if query.get("after") else 0
         except ValueError:
             raise GraphError(100, "Invalid paging parameters.")
@@ -939,7 +1045,58 @@ class CloudApiEmulator:
             components=components,
             parameter_format=(values.get("parameter_format") or "POSITIONAL").upper(),
         )
+        self._review_later(template)
         return {"id": template["id"], "status": template["status"], "category": category}
+
+    def _delete_template(self, query, record):
+        name, hsm_id = query.get("name"), query.get("hsm_id")
+        if not name:
+            raise GraphError(100, "The parameter name is required.")
+        with self._lock:
+            kept = [t for t in self.templates if t["name"] != name or (hsm_id and t["id"] != hsm_id)]
+            if len(kept) == len(self.templates):
+                raise GraphError(100, f"Message template {name} not found.", subcode=2593002)
+            self.templates = kept
+        return {"success": True}
+
+    def _edit_template(self, template_id, record):
+        values = record["json"] or {}
+        stored = self.find_template(template_id)
+        if stored["status"] in ("PENDING", "IN_APPEAL"):
+            raise GraphError(100, "A template in review cannot be edited.", subcode=2388051)
+        with self._lock:
+            if values.get("components"):
+                stored["components"] = values["components"]
+            if values.get("category"):
+                stored["category"] = values["category"]
+            stored["status"] = "PENDING"
+        self._review_later(stored)
+        return {"success": True}
+
+    def _post_upload_session(self, query, record):
+        if not query.get("file_length") or not query.get("file_type"):
+            raise GraphError(100, "The parameters file_length and file_type are required.")
+        return {"id": f"upload:{secrets.token_hex(8)}"}
+
+    def _post_upload(self, session, record):
+        offset = next((v for k, v in record["headers"].items() if k.lower() == "file_offset"), None)
+        if offset != "0":
+            raise GraphError(100, "The header file_offset is required.")
+        return {"h": f"4::{session.split(':', 1)[1]}"}
+
+    def _review_later(self, template):
+        """Deliver ``template_review`` as a status webhook, as Meta does once it reviewed a template."""
+        if not self.template_review or not self.webhook_url:
+            return
+
+        def run():
+            time.sleep(self.review_delay)
+            try:
+                self.emit_template_status(template["id"], self.template_review)
+            except Exception:  # a background thread: log, never raise
+                _logger.exception("Template review webhook failed")
+
+        threading.Thread(target=run, name=f"review-{template['name']}", daemon=True).start()
 
     def control(self, method, path, data):
         """The ``/_emulator/...`` API; return a JSON-able answer (raise KeyError for 404)."""
@@ -1211,7 +1368,9 @@ def main(argv=None):
     parser.add_argument("--verified-name", default="Emulated Business", help="the business name customers see")
     parser.add_argument("--throughput", type=int, default=80, help="messages/s per phone number (0: no cap)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--template-status", default="APPROVED", choices=["APPROVED", "PENDING"])
+    parser.add_argument("--template-status", default="PENDING", choices=["APPROVED", "PENDING"])
+    parser.add_argument("--template-review", default="APPROVED", help="status webhook sent after a submit (NONE: none)")
+    parser.add_argument("--no-demo-templates", action="store_true", help="do not know the demo data's templates")
     parser.add_argument("--no-window", action="store_true", help="do not enforce the 24-hour window")
     parser.add_argument("--no-statuses", action="store_true", help="do not emit sent/delivered/read")
     parser.add_argument("--status-delay", type=float, default=1.0)
@@ -1232,6 +1391,9 @@ def main(argv=None):
         throughput=args.throughput,
         latency=args.latency,
         template_status=args.template_status,
+        template_review=None if args.template_review.upper() == "NONE" else args.template_review.upper(),
+        review_delay=3.0,
+        demo_templates=not args.no_demo_templates,
         enforce_window=not args.no_window,
         auto_statuses=not args.no_statuses,
         status_delay=args.status_delay,
@@ -1239,6 +1401,9 @@ def main(argv=None):
     if args.templates:
         with open(args.templates, encoding="utf-8") as file:
             for template in json.load(file):
+                # the database's copy of a template replaces the emulator's own (demo) one
+                key = (template.get("name"), template.get("language", "en_US"))
+                emulator.templates = [t for t in emulator.templates if (t["name"], t["language"]) != key]
                 emulator.add_template(**template)
     if args.customers:
         with open(args.customers, encoding="utf-8") as file:

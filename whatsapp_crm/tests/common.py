@@ -91,7 +91,9 @@ class WhatsappCase(common.TransactionCase):
         errors = list(sim_error) if isinstance(sim_error, (list, tuple)) else None
         responses = responses or {}
 
-        def _request(api, method, path, json=None, params=None, data=None, files=None, raw=False, timeout=None):
+        def _request(
+            api, method, path, json=None, params=None, data=None, files=None, raw=False, timeout=None, headers=None
+        ):
             self._wa_requests.append(
                 {"method": method, "path": path, "json": json, "params": params, "data": data, "files": files}
             )

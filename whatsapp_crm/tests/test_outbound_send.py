@@ -356,14 +356,27 @@ class TestOutboundRetry(OutboundCase):
 
     @users("wa_salesman")
     def test_opt_out_error_refuses_marketing_only(self):
-        """131050: the customer stopped marketing messages. Noted on the conversation, never on
+        """131050: the customer stopped marketing messages. Recorded as a marketing consent, never on
         phone.blacklist (which would stop SMS and service replies too)."""
         self.template.category = "marketing"
+        self.env["crm.whatsapp.consent"].sudo()._whatsapp_record(
+            [
+                {
+                    "company": self.account.company_id,
+                    "number": "+32470123456",
+                    "scope": "marketing",
+                    "state": "opt_in",
+                    "source": "web_form",
+                    "proof": "Newsletter form",
+                }
+            ]
+        )
         message = self._template_message()
         with self.mock_whatsapp_api(sim_error="opt_out"):
             message._send()
         self.assertWhatsAppFailed(message, reason="stopped marketing messages", code=131050)
-        self.assertTrue(self.conversation.marketing_opt_out)
+        consent = self.env["crm.whatsapp.consent"].sudo().search([("number", "=", "+32470123456")])
+        self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
         self.assertFalse(self.env["phone.blacklist"].sudo().search([("number", "=", "+32470123456")]))
         with self.mock_whatsapp_api():
             marketing = self._template_message()
@@ -654,9 +667,9 @@ class TestOutboundQueuedThenChanged(OutboundCase):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestOutboundPolicyBatch(OutboundCase):
-    """The policy answers for a batch with a fixed number of queries, whatever its size: 9 for 5
+    """The policy answers for a batch with a fixed number of queries, whatever its size: 10 for 5
     messages as for 20 (messages, conversations, company, contacts, country, blacklist, account,
-    token...), not one blacklist query per message."""
+    token, consents...), not one blacklist query per message."""
 
     @classmethod
     def setUpClass(cls):
@@ -688,10 +701,10 @@ class TestOutboundPolicyBatch(OutboundCase):
         one, twenty = self._batch(5), self._batch(20)
         self.env.flush_all()
         self.env.invalidate_all()
-        with self.assertQueryCount(wa_salesman=9):
+        with self.assertQueryCount(wa_salesman=10):
             refusals = one._whatsapp_policy_refusals()
         self.assertFalse(refusals)
         self.env.invalidate_all()
-        with self.assertQueryCount(wa_salesman=9):
+        with self.assertQueryCount(wa_salesman=10):
             refusals = twenty._whatsapp_policy_refusals()
         self.assertEqual(list(refusals.values()), [("blacklist", "This number opted out of WhatsApp messages.")])

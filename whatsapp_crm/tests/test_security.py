@@ -147,7 +147,6 @@ class TestSalespersonIsolation(SecurityCase):
             {"account_id": other_account.id},
             {"last_inbound_at": fields.Datetime.now()},  # a faked 24-hour window
             {"state": "closed"},  # state goes through the buttons
-            {"marketing_opt_out": False},
         ):
             with self.subTest(values=values), self.assertRaises(AccessError):
                 conversation.write(values)

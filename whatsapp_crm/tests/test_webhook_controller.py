@@ -275,7 +275,8 @@ class TestWebhookController(WebhookCase):
         self._post_statuses(self.status(opted_out.wamid, "failed", now, errors=[{"code": 131050, "title": "Stopped"}]))
         self.assertEqual(opted_out.error_code, 131050)
         self.assertIn("stopped marketing messages", opted_out.error_message)
-        self.assertTrue(conversation.marketing_opt_out, "noted on the conversation")
+        consent = self.env["crm.whatsapp.consent"].search([("number", "=", "+5511987654321")])
+        self.assertEqual((consent.scope, consent.state, consent.source), ("marketing", "opt_out", "api_error"))
         self.assertFalse(
             self.env["phone.blacklist"].search([("number", "=", "+5511987654321")]),
             "not blacklisted: SMS and service replies still go",

@@ -225,7 +225,9 @@ class WhatsAppCloudApi:
             return path
         return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
 
-    def _request(self, method, path, json=None, params=None, data=None, files=None, raw=False, timeout=None):
+    def _request(
+        self, method, path, json=None, params=None, data=None, files=None, raw=False, timeout=None, headers=None
+    ):
         """Perform one HTTP call; return the decoded JSON (or bytes if ``raw``).
 
         :param path: a path below ``/{version}/`` or an absolute URL (pagination, media)
@@ -242,7 +244,7 @@ class WhatsAppCloudApi:
                 params=params,
                 data=data,
                 files=files,
-                headers={"Authorization": f"Bearer {self.access_token}"},
+                headers={"Authorization": f"Bearer {self.access_token}", **(headers or {})},
                 timeout=timeout or self.timeout,
             )
         except requests.RequestException as exc:
@@ -333,6 +335,27 @@ class WhatsAppCloudApi:
     def create_template(self, values):
         """Create a template; return ``{id, status, category}``."""
         return self._request("POST", f"{self.waba_id}/message_templates", json=values)
+
+    def edit_template(self, template_id, values):
+        """Edit a template (``category``, ``components``); Meta reviews it again."""
+        return bool(self._request("POST", str(template_id), json=values).get("success", True))
+
+    def delete_template(self, name, template_id=None):
+        """Delete a template: every language of ``name``, or only the one of ``template_id``."""
+        params = {"name": name, **({"hsm_id": template_id} if template_id else {})}
+        return bool(self._request("DELETE", f"{self.waba_id}/message_templates", params=params).get("success"))
+
+    def upload_template_example(self, content, mimetype, filename):
+        """Upload a header example with Meta's resumable upload; return the handle for ``header_handle``."""
+        session = self._request(
+            "POST",
+            "app/uploads",
+            params={"file_name": filename, "file_length": len(content), "file_type": mimetype},
+        )
+        result = self._request(
+            "POST", str(self._get(session, "id")), data=content, headers={"file_offset": "0"}, timeout=MEDIA_TIMEOUT
+        )
+        return self._get(result, "h")
 
     # Phone number
     def get_phone_number(self):

@@ -124,7 +124,7 @@ class CrmWhatsappComposer(models.TransientModel):
                 except UserError as error:
                     composer.preview = error.args[0]
                     continue
-                composer.preview = composer.template_id._render_body(values)
+                composer.preview = composer.template_id._render_text(values)
             elif composer.kind == "template":
                 composer.preview = False
             elif composer.kind == "buttons":
@@ -169,6 +169,7 @@ class CrmWhatsappComposer(models.TransientModel):
             reply_to=self.reply_to_id or None,
             send_now=send_now and single,
             raise_exception=single,
+            message_values={"is_campaign": True} if not single else None,
             **content,
         )
         # e.g. two leads of one contact: the customer got the same message once
