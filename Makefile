@@ -27,6 +27,7 @@ lint:
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pylint --rcfile=.pylintrc-mandatory whatsapp_crm
 	$(PYTHON) scripts/gen_readme.py --check
+	$(PYTHON) scripts/i18n.py check
 
 format:
 	$(PYTHON) -m ruff format .

@@ -32,10 +32,12 @@ LOGINS = (
 )
 SAMPLE_CUSTOMER = {"wa_id": "385911234567", "name": "Ivana Horvat"}
 CONFIG_MARK = "WHATSAPP_CRM_DEMO_CONFIG "
+SOURCES_KEY = "whatsapp_crm.demo_sources_hash"  # the add-on's files when the database was last updated
 
 # Run inside `odoo-bin shell`: the demo account follows the emulator; the IAP job is switched off.
 CONFIGURE = """
 import json
+SOURCES_KEY = {sources_key!r}
 emulator_url = {emulator_url!r}
 account = env.ref("whatsapp_crm.crm_whatsapp_account_demo", raise_if_not_found=False)
 if account and account.api_base_url.startswith(("http://127.0.0.1", "http://localhost")):
@@ -44,6 +46,7 @@ iap_cron = env.ref("crm_iap_enrich.ir_cron_lead_enrichment", raise_if_not_found=
 if iap_cron:
     iap_cron.sudo().active = False
 env["ir.config_parameter"].sudo().set_param("web.base.url", {base_url!r})
+env["ir.config_parameter"].sudo().set_param(SOURCES_KEY, {sources!r})
 config = {{"account": None, "templates": [], "customers": [], "iap_cron": bool(iap_cron)}}
 if account and account.api_base_url == emulator_url:
     secrets = account.sudo()
@@ -162,8 +165,31 @@ def install(odoo_bin, database):
     print(f"Database {database} ready in {time.monotonic() - started:.0f} s.")
 
 
+def update_if_changed(odoo_bin, database):
+    """``-u`` the add-on when its files changed since the last run (a pull, a branch): views and
+    data follow the code. Demo data is only loaded at install, so the user's changes stay."""
+    known = subprocess.run(
+        ["psql", "-d", database, "-Atc", f"select value from ir_config_parameter where key = '{SOURCES_KEY}'"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if known == dev.sources_hash():
+        return
+    print(f"{dev.MODULE} changed since {database} was last started: updating it (your data stays)...")
+    command = odoo_command(odoo_bin, database, "-u", dev.MODULE, "--stop-after-init", "--log-level=warn", "--no-http")
+    if subprocess.run(command, check=False).returncode:
+        dev.fail(f"Updating {dev.MODULE} on {database} failed (see the log above).")
+
+
 def configure(odoo_bin, database, emulator_url, base_url):
-    script = CONFIGURE.format(emulator_url=emulator_url, base_url=base_url, mark=CONFIG_MARK)
+    script = CONFIGURE.format(
+        emulator_url=emulator_url,
+        base_url=base_url,
+        mark=CONFIG_MARK,
+        sources_key=SOURCES_KEY,
+        sources=dev.sources_hash(),
+    )
     result = subprocess.run(
         odoo_command(odoo_bin, database, "--no-http", "--log-level=warn", command=["shell"]),
         input=script,
@@ -250,6 +276,7 @@ def run(args):
         install(odoo_bin, args.database)
     else:
         print(f"Reusing the database {args.database} as you left it (DB=other for a new one).")
+        update_if_changed(odoo_bin, args.database)
     config = configure(odoo_bin, args.database, emulator_url, odoo_url)
     account = config["account"]
     if not account:

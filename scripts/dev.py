@@ -8,6 +8,7 @@ Odoo is found through $ODOO_BIN, else `odoo-bin` or `odoo` on $PATH.
 """
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -66,6 +67,16 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def sources_hash():
+    """A hash of the add-on's files, translations left out: it changes when the code does."""
+    digest = hashlib.sha256()
+    module = REPO / MODULE
+    for path in sorted(module.rglob("*")):
+        if path.is_file() and "i18n" not in path.relative_to(module).parts and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(module)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def check_postgres():

@@ -38,18 +38,9 @@ def database_name():
     return f"{dev.MODULE}_i18n_{hashlib.sha1(str(dev.REPO).encode()).hexdigest()[:8]}"
 
 
-def sources_hash():
-    digest = hashlib.sha256()
-    module = dev.REPO / dev.MODULE
-    for path in sorted(module.rglob("*")):
-        if path.is_file() and "i18n" not in path.relative_to(module).parts and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(module)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 def odoo_export(database):
     """The .pot as Odoo exports it for the current sources (bytes)."""
-    cache = Path(tempfile.gettempdir()) / f"{database}-{sources_hash()}.pot"
+    cache = Path(tempfile.gettempdir()) / f"{database}-{dev.sources_hash()}.pot"
     if cache.exists():
         return cache.read_bytes()
     exported = _odoo_export(database)
@@ -78,8 +69,11 @@ def _odoo_export(database):
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / f"{dev.MODULE}.pot"
         command = [odoo_bin, *common, f"--i18n-export={out}", f"--modules={dev.MODULE}", "--stop-after-init"]
-        if subprocess.run(command, check=False).returncode or not out.exists():
-            dev.fail("Odoo could not export the module's terms.")
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        errors = [line for line in result.stderr.splitlines() if " ERROR " in line or " CRITICAL " in line]
+        if result.returncode or not out.exists() or errors:
+            # e.g. "Failed to extract terms from <file>": that file's strings would be missing
+            dev.fail("Odoo could not export all the module's terms:\n" + "\n".join(errors or [result.stderr]))
         return out.read_bytes()
 
 

@@ -121,6 +121,12 @@ def main():
         browser.call("Network.setCookie", name="session_id", value=session, domain=host, path="/")
         web_ready = "document.querySelector('.o_action_manager .o_view_controller, .o_form_view')"
         browser.open(f"{args.odoo}{args.lead_url}", ready=web_ready, settle=3)
+        # the lead's WhatsApp tab, when the form has one
+        browser.evaluate(
+            "[...document.querySelectorAll('.o_notebook .nav-link')]"
+            ".find((tab) => tab.textContent.trim() === 'WhatsApp')?.click(); true"
+        )
+        time.sleep(2)
         browser.shot("screenshot_chat.png")
         browser.open(f"{args.odoo}{args.inbox_url}", ready=web_ready, settle=3)
         browser.shot("screenshot_inbox.png")

@@ -32,13 +32,15 @@ class CrmWhatsappMessage(models.Model):
                     ),
                 )
             elif refusals.get(message.id, ("",))[0] == "template_status":
+                # not in the call: Babel's term extractor evaluates f-strings there and skips the file
+                reason = f" ({template.rejection_reason})" if template.rejection_reason else ""
                 refusals[message.id] = (
                     "template_status",
                     _(
                         "Only approved templates can be sent: %(template)s is %(status)s at WhatsApp%(reason)s.",
                         template=template.display_name,
                         status=statuses.get(template.status, template.status).lower(),
-                        reason=f" ({template.rejection_reason})" if template.rejection_reason else "",
+                        reason=reason,
                     ),
                 )
         return refusals

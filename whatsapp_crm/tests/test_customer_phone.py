@@ -79,6 +79,7 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
     def test_tapping_a_reply_button_answers_the_business_message(self):
         emulator = self.start_emulator()
         emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Koje boje imate?")
+        self.process_webhooks()
         conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
         question = self.env["crm.whatsapp.message"].create(
             {
@@ -102,6 +103,7 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
             })();
         """ + self._wait_for_bubble(".bubble.in", "↩ Hrast")
         self._open_phone(emulator, code)
+        self.process_webhooks()
         answer = self.env["crm.whatsapp.message"].search(
             [("conversation_id", "=", conversation.id), ("direction", "=", "inbound")], order="id desc", limit=1
         )

@@ -25,8 +25,9 @@ class CrmWhatsappComposer(models.TransientModel):
     def _compute_counters(self):
         for composer in self:
             limit = MAX_CAPTION if composer.kind == "buttons" or composer.attachment_ids else MAX_TEXT
+            limit_text = f"{limit:,}"  # not in the call: Babel's extractor would evaluate the f-string
             composer.body_counter = self.env._(
-                "%(count)s / %(limit)s characters", count=len(composer.body or ""), limit=f"{limit:,}"
+                "%(count)s / %(limit)s characters", count=len(composer.body or ""), limit=limit_text
             )
             composer.buttons_counter = " · ".join(
                 f"{title} {len(title)}/{MAX_BUTTON_TITLE}" for title in composer._button_titles()
