@@ -36,6 +36,9 @@ class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
         super().setUpClass()
         cls.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
         cls.startClassPatcher(patch.object(TestCursor, "commit", _commit_and_dispatch(TestCursor.commit)))
+        # no cron runs during a tour: the webhook's wake-up applies the deliveries at once
+        Event = type(cls.env["crm.whatsapp.webhook.event"])
+        cls.startClassPatcher(patch.object(Event, "_wake", lambda self, lane: self._cron_process()))
         cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "mobile": "+32 470 12 34 56"})
         cls.lead = cls.env["crm.lead"].create(
             {
