@@ -89,13 +89,13 @@ class TestTemplateEmulator(WebhookCase, TemplateCase, WhatsappEmulatorMixin):
 
         self.env.flush_all()  # the webhook is handled by the server, which reads the database
         self.assertEqual(self.emulator.emit_template_status(stored["id"], "APPROVED"), 200)
-        self.env.invalidate_all()
+        self.process_webhooks()
         event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
         self.assertEqual((event.fields_summary, event.state), ("message_template_status_update", "done"), event.error)
         self.assertEqual(draft.status, "approved")
 
         self.assertEqual(self.emulator.emit_template_status(stored["id"], "REJECTED", "INVALID_FORMAT"), 200)
-        self.env.invalidate_all()
+        self.process_webhooks()
         self.assertEqual(draft.status, "rejected")
 
     def test_emulator_reviews_a_submitted_template(self):
@@ -112,7 +112,7 @@ class TestTemplateEmulator(WebhookCase, TemplateCase, WhatsappEmulatorMixin):
         while not self.emulator.webhooks and time.monotonic() < deadline:
             time.sleep(0.1)
         self.assertEqual([w["status"] for w in self.emulator.webhooks], [200])
-        self.env.invalidate_all()
+        self.process_webhooks()
         self.assertEqual(template.status, "approved")
 
     def test_quality_and_category_webhooks(self):
