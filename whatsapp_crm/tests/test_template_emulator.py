@@ -32,6 +32,11 @@ class TestTemplateEmulator(WebhookCase, TemplateCase, WhatsappEmulatorMixin):
         super().setUp()
         self.emulator = self.start_emulator()
 
+    def process_webhooks(self):
+        """What the lane crons do once the emulator's webhooks woke them."""
+        self.env["crm.whatsapp.webhook.event"]._cron_process()
+        self.env.invalidate_all()
+
     def test_sync_two_pages(self):
         Template = self.env["crm.whatsapp.template"].with_context(active_test=False)
         self.emulator.page_size = 2
