@@ -12,12 +12,11 @@ ANNA, BORIS = "385911000001", "385911000002"
 INBOUND_QUERIES = 6
 # The same for four messages of two customers: the same queries, each one for the whole batch.
 INBOUND_BATCH_QUERIES = INBOUND_QUERIES
-# A reply accepted by WhatsApp (the send's answer applied): reporting's part is the open session
-# found (1), the message counted as sent instead of queued (1 upsert) and the session's counts and
-# waiting time (1); the message's session is written with its state. Beside them: the chatter
-# notification (2 reads, 1 write), the message and the conversation (2 writes), and at commit
-# the live push and the conversation's tracked state (5).
-SENT_QUERIES = 14
+# A reply accepted by WhatsApp, in its session (crm.whatsapp.session._register_outbound, called by
+# the message's write when it becomes sent): the open session found (1), its counts, first
+# response and waiting time (1), the message's session (1). Counting the message as sent instead
+# of queued is one more upsert in the same write (see the status below).
+SENT_QUERIES = 3
 # A delivery status: reporting's part is the message counted as delivered instead of sent (1
 # upsert). Beside it: the message found (1) and written (1), the chatter notification (2 reads, 1
 # write), and at commit the live push (4).
@@ -85,9 +84,10 @@ class TestReportingPerformance(ReportingCase):
         )
         self.env.flush_all()
         with self.assertQueryCount(__system__=SENT_QUERIES):
-            message._apply_result(wamid="wamid.sent-budget")
+            self.env["crm.whatsapp.session"].sudo()._register_outbound(message)
             self.env.flush_all()
         self.assertEqual(message.session_id.outbound_count, 2)
+        self.assertFalse(message.session_id.waiting_since)
 
     @warmup
     def test_status_query_budget(self):
