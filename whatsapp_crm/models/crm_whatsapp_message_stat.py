@@ -42,6 +42,28 @@ MESSAGE_KEY_FIELDS = (
 )
 
 
+def account_tz_sql(account_id):
+    """The time zone of an account's working hours (its team's, else its company's; else UTC)."""
+    return SQL(
+        """COALESCE((SELECT rc.tz
+                       FROM crm_whatsapp_account a
+                  LEFT JOIN crm_team t ON t.id = a.team_id
+                  LEFT JOIN res_company co ON co.id = a.company_id
+                       JOIN resource_calendar rc
+                         ON rc.id = COALESCE(t.whatsapp_resource_calendar_id, co.resource_calendar_id)
+                      WHERE a.id = %s), 'UTC')""",
+        account_id,
+    )
+
+
+def local_day_sql(date, account_id):
+    """Midnight (in UTC) of the day of ``date`` (UTC) in the time zone of the account's working hours."""
+    tz = account_tz_sql(account_id)
+    return SQL(
+        "(date_trunc('day', %s AT TIME ZONE 'UTC' AT TIME ZONE %s) AT TIME ZONE %s) AT TIME ZONE 'UTC'", date, tz, tz
+    )
+
+
 class CrmWhatsappMessageStat(models.Model):
     _name = "crm.whatsapp.message.stat"
     _description = "WhatsApp Message Count"
@@ -70,21 +92,6 @@ class CrmWhatsappMessageStat(models.Model):
                 SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS),
             )
         )
-        # messages stored before the counts were kept (an update of the module): counted once
-        self.env.cr.execute(
-            SQL(
-                "SELECT NOT EXISTS (SELECT 1 FROM %s) AND EXISTS (SELECT 1 FROM crm_whatsapp_message)",
-                SQL.identifier(self._table),
-            )
-        )
-        if self.env.cr.fetchone()[0]:
-            self.env.cr.execute(
-                """UPDATE crm_whatsapp_message m
-                      SET report_user_id = COALESCE(m.author_id, c.user_id), report_team_id = c.team_id
-                     FROM crm_whatsapp_conversation c
-                    WHERE c.id = m.conversation_id AND m.report_user_id IS NULL AND m.report_team_id IS NULL"""
-            )
-            self._rebuild()
 
     # ------------------------------------------------------------
     # Counting
@@ -109,24 +116,41 @@ class CrmWhatsappMessageStat(models.Model):
 
     @api.model
     def _add(self, deltas):
-        """Add ``{key: count}`` (a count may be negative) to the rows, in one query."""
+        """Add ``{key: count}`` (a count may be negative) to the hourly and daily rows, in one query."""
         rows = [(*key, count) for key, count in deltas.items() if count and key[0]]
         if not rows:
             return
+        casts = ("timestamp", "varchar", "varchar", "varchar", *["int4"] * 6, "bool", "int4")
+        values = SQL(", ").join(
+            SQL("(%s)", SQL(", ").join(SQL(f"%s::{cast}", value) for value, cast in zip(row, casts, strict=True)))
+            for row in rows
+        )
         columns = SQL(", ").join(SQL.identifier(column) for column in (*KEY_COLUMNS, "message_count"))
         keys = SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS)
-        values = SQL(", ").join(SQL("(%s)", SQL(", ").join(SQL("%s", value) for value in row)) for row in rows)
+        others = SQL(", ").join(SQL.identifier("delta", column) for column in KEY_COLUMNS[1:])
         self.env.cr.execute(
             SQL(
-                """INSERT INTO %(table)s AS stat (%(columns)s) VALUES %(values)s
+                """WITH delta (%(columns)s) AS (VALUES %(values)s),
+                        hourly AS (
+                            INSERT INTO %(hourly)s AS stat (%(columns)s) SELECT * FROM delta
+                            ON CONFLICT (%(keys)s)
+                            DO UPDATE SET message_count = stat.message_count + EXCLUDED.message_count
+                        )
+                   INSERT INTO %(daily)s AS stat (%(columns)s)
+                   SELECT %(day)s, %(others)s, SUM(delta.message_count) FROM delta
+                 GROUP BY 1, %(others)s
                    ON CONFLICT (%(keys)s) DO UPDATE SET message_count = stat.message_count + EXCLUDED.message_count""",
-                table=SQL.identifier(self._table),
                 columns=columns,
                 values=values,
+                hourly=SQL.identifier(self._table),
+                daily=SQL.identifier(self.env["crm.whatsapp.message.stat.daily"]._table),
                 keys=keys,
+                others=others,
+                day=local_day_sql(SQL.identifier("delta", "date"), SQL.identifier("delta", "account_id")),
             )
         )
         self.invalidate_model(["message_count"])
+        self.env["crm.whatsapp.message.stat.daily"].invalidate_model(["message_count"])
 
     @api.model
     def _count(self, messages, sign=1):
@@ -174,8 +198,25 @@ class CrmWhatsappMessageStat(models.Model):
                 self._recount_query(),
             )
         )
+        Daily = self.env["crm.whatsapp.message.stat.daily"]
+        columns = SQL(", ").join(SQL.identifier(column) for column in (*KEY_COLUMNS, "message_count"))
+        others = SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS[1:])
+        self.env.cr.execute(SQL("DELETE FROM %s", SQL.identifier(Daily._table)))
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO %s (%s) SELECT %s, %s, SUM(message_count) FROM %s GROUP BY 1, %s",
+                SQL.identifier(Daily._table),
+                columns,
+                local_day_sql(SQL.identifier("date"), SQL.identifier("account_id")),
+                others,
+                SQL.identifier(self._table),
+                others,
+            )
+        )
         self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(self._table)))
+        self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(Daily._table)))
         self.invalidate_model()
+        Daily.invalidate_model()
 
     @api.autovacuum
     def _gc_empty_rows(self):

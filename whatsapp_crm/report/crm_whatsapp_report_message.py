@@ -1,7 +1,8 @@
-from odoo import fields, models
+from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_whatsapp_message import MESSAGE_TYPES
+from ..models.crm_whatsapp_message_stat import account_tz_sql
 from ..models.crm_whatsapp_session import HOURS, WEEKDAYS
 
 
@@ -10,7 +11,9 @@ class CrmWhatsappReportMessage(models.Model):
 
     It reads the hourly counts of ``crm.whatsapp.message.stat`` (kept as messages come, go out and
     change status), not the messages: a row is the messages of one hour and kind, its "Count" their
-    number, and a rate the share of the counted messages, not an average of rows.
+    number, and a rate the share of the counted messages, not an average of rows. A grouping that
+    needs no hour (by day, month, agent, template...) reads the same counts added up per day
+    (``crm.whatsapp.message.stat.daily``, a second view), ten times fewer rows.
     """
 
     _name = "crm.whatsapp.report.message"
@@ -33,6 +36,7 @@ class CrmWhatsappReportMessage(models.Model):
             "is_automatic",
             "message_count",
         ],
+        "crm.whatsapp.message.stat.daily": ["date", "message_count"],
         "crm.whatsapp.account": ["team_id", "company_id"],
         "crm.team": ["whatsapp_resource_calendar_id"],
     }
@@ -75,7 +79,45 @@ class CrmWhatsappReportMessage(models.Model):
     def _selection_state(self):
         return self.env["crm.whatsapp.message"]._fields["state"].selection
 
-    def _query(self):
+    # what needs the hourly rows (a groupby, a domain or an order naming one of these)
+    _hourly_terms = ("hour", "weekday", "date:hour", "date:minute", "date:second", "id")
+
+    @property
+    def _daily_table(self):
+        return f"{self._table}_daily"
+
+    @property
+    def _table_sql(self):
+        table_sql = super()._table_sql
+        if not self.env.context.get("whatsapp_report_daily"):
+            return table_sql
+        # the daily view, with the same fields to flush first
+        return SQL().join([SQL.identifier(self._daily_table), *(SQL(to_flush=field) for field in table_sql.to_flush)])
+
+    def init(self):
+        super().init()
+        tools.drop_view_if_exists(self.env.cr, self._daily_table)
+        self.env.cr.execute(
+            SQL(
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._daily_table),
+                self._query(self.env["crm.whatsapp.message.stat.daily"]._table),
+            )
+        )
+
+    @api.model
+    def _read_group(self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None):
+        terms = {str(term) for term in (*groupby, *aggregates)}
+        terms |= {str(leaf[0]) for leaf in (*domain, *having) if isinstance(leaf, (list, tuple)) and len(leaf) == 3}
+        terms |= {term.split(":")[0] for term in terms} | {(order or "").strip().split(" ")[0]}
+        report = self
+        if not terms & set(self._hourly_terms):
+            report = self.with_context(whatsapp_report_daily=True)
+        return super(CrmWhatsappReportMessage, report)._read_group(
+            domain, groupby, aggregates, having, offset, limit, order
+        )
+
+    def _query(self, table="crm_whatsapp_message_stat"):
         # The time zone is a scalar subquery: PostgreSQL computes it only for the queries that
         # group by the day of week or hour (a pivot by day reads the counts alone).
         return SQL(
@@ -109,18 +151,10 @@ class CrmWhatsappReportMessage(models.Model):
                         WHEN %(reached)s THEN 0.0 END AS read_rate,
                    CASE WHEN %(reached)s AND s.state = 'failed' THEN 100.0
                         WHEN %(reached)s THEN 0.0 END AS failed_rate
-              FROM crm_whatsapp_message_stat s
+              FROM %(table)s s
              WHERE s.message_count != 0
             """,
+            table=SQL.identifier(table),
             reached=SQL("(s.direction = 'outbound' AND s.state IN ('sent', 'delivered', 'read', 'played', 'failed'))"),
-            local=SQL(
-                """(s.date AT TIME ZONE 'UTC' AT TIME ZONE COALESCE((
-                    SELECT rc.tz
-                      FROM crm_whatsapp_account a
-                 LEFT JOIN crm_team t ON t.id = a.team_id
-                 LEFT JOIN res_company co ON co.id = a.company_id
-                      JOIN resource_calendar rc
-                        ON rc.id = COALESCE(t.whatsapp_resource_calendar_id, co.resource_calendar_id)
-                     WHERE a.id = s.account_id), 'UTC'))"""
-            ),
+            local=SQL("(s.date AT TIME ZONE 'UTC' AT TIME ZONE %s)", account_tz_sql(SQL("s.account_id"))),
         )

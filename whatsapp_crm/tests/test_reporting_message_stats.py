@@ -1,6 +1,8 @@
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
+from ..models.crm_whatsapp_message_stat import local_day_sql
 from .common import encode_payload
 from .reporting_common import ReportingCase
 
@@ -29,24 +31,42 @@ class TestReportingMessageStats(ReportingCase):
             }
         )
 
-    def stored_rows(self):
+    def stored_rows(self, table="crm_whatsapp_message_stat"):
         self.env.flush_all()
         self.env.cr.execute(
-            """SELECT date, direction, message_type, state, account_id, company_id, user_id, team_id, template_id,
-                      error_code, is_automatic, message_count
-                 FROM crm_whatsapp_message_stat WHERE message_count != 0"""
+            SQL(
+                """SELECT date, direction, message_type, state, account_id, company_id, user_id, team_id,
+                          template_id, error_code, is_automatic, message_count
+                     FROM %s WHERE message_count != 0""",
+                SQL.identifier(table),
+            )
         )
         return sorted(self.env.cr.fetchall(), key=repr)
 
-    def recounted_rows(self):
+    def recounted_rows(self, daily=False):
         self.env.flush_all()
-        self.env.cr.execute(self.Stat._recount_query())
+        query = self.Stat._recount_query()
+        if daily:
+            query = SQL(
+                """SELECT %s, direction, message_type, state, account_id, company_id, user_id, team_id, template_id,
+                          error_code, is_automatic, SUM(message_count)::int
+                     FROM (%s) recount
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11""",
+                local_day_sql(SQL("recount.date"), SQL("recount.account_id")),
+                query,
+            )
+        self.env.cr.execute(query)
         return sorted(self.env.cr.fetchall(), key=repr)
 
     def assertCountsMatchMessages(self):
         recount = self.recounted_rows()
         self.assertTrue(recount)
         self.assertEqual(self.stored_rows(), recount, "the kept counts equal a recount of the messages")
+        self.assertEqual(
+            self.stored_rows("crm_whatsapp_message_stat_daily"),
+            self.recounted_rows(daily=True),
+            "and so do the daily counts",
+        )
 
     def status(self, message, status, when, **extra):
         """The status webhook's change for ``message`` (as the status path applies it)."""
