@@ -4,6 +4,7 @@ from . import test_consent
 from . import test_composer_checks
 from . import test_crm_whatsapp_account
 from . import test_customer_phone
+from . import test_demo_data
 from . import test_empty_states
 from . import test_outbound_composer
 from . import test_outbound_send

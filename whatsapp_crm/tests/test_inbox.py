@@ -320,6 +320,7 @@ class TestInboxChat(WhatsappCase):
             [{"crm_team_id": self.team.id, "user_id": u.id} for u in (self.user_salesman, colleague)]
         )
         Canned = self.env["crm.whatsapp.canned.response"]
+        Canned.search([]).action_archive()  # the demo's, when the database has demo data
         Canned.with_user(self.user_salesman).create({"shortcut": "/price", "body": "From 499 EUR."})
         Canned.with_user(self.user_salesman).create(
             {"shortcut": "pricelist", "body": "Here is our list.", "scope": "team", "team_id": self.team.id}
