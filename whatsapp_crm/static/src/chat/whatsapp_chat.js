@@ -58,6 +58,7 @@ export class WhatsappChat extends Component {
             now: DateTime.now(),
         });
         this.scrollToBottom = true;
+        this.atBottom = true; // the user reads the latest messages (see onListScroll)
         this.reactions = REACTIONS;
         useEmojiPicker(this.emojiRef, { onSelect: (emoji) => this.insertText(emoji) });
         useBus(this.env.bus, "WHATSAPP_CRM:UPDATE", ({ detail }) => this.onUpdate(detail));
@@ -157,6 +158,19 @@ export class WhatsappChat extends Component {
         if (this.scrollToBottom && this.listRef.el) {
             this.listRef.el.scrollTop = this.listRef.el.scrollHeight;
             this.scrollToBottom = false;
+            this.atBottom = true;
+        }
+    }
+
+    onListScroll(ev) {
+        const list = ev.currentTarget;
+        this.atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    }
+
+    /** A picture loaded after the list scrolled down: the latest messages stay in view. */
+    onMediaLoad() {
+        if (this.atBottom && this.listRef.el) {
+            this.listRef.el.scrollTop = this.listRef.el.scrollHeight;
         }
     }
 
