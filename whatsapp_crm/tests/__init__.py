@@ -31,3 +31,5 @@ from . import test_reporting_csat
 from . import test_reporting_reports
 from . import test_inbox
 from . import test_inbox_ui
+from . import test_inbox_notes
+from . import test_inbox_indexes

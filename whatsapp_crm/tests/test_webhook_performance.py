@@ -15,8 +15,9 @@ ACK_QUERIES = 5
 # extensions read (the reporting sessions: 3; the consent keywords: 1).
 KNOWN_CUSTOMER_QUERIES = 28
 # the inbox: the conversation's preview, unread count and waiting time, the first reply's and the
-# team's assignment checks, and the live push's bookkeeping
-INBOX_QUERIES = 6
+# team's assignment checks, the live push's bookkeeping, and the message's words added to those of
+# its conversation for the text search (1, for the whole batch)
+INBOX_QUERIES = 7
 MESSAGE_POST_QUERIES = 12
 
 
