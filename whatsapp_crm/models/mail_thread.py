@@ -241,6 +241,14 @@ class MailThread(models.AbstractModel):
             )
         return conversation, False
 
+    def _notify_get_recipients(self, message, msg_vals=False, **kwargs):
+        recipients = super()._notify_get_recipients(message, msg_vals, **kwargs)
+        if not self.env.context.get("whatsapp_crm_chat"):
+            return recipients
+        # a customer's WhatsApp message is a chat: the colleagues following the record see it in
+        # Odoo (inbox, live chat), never in their mailbox, and nobody outside gets a copy of it
+        return [dict(data, notif="inbox") for data in recipients if data.get("uid") and not data.get("ushare")]
+
     def notify_cancel_by_type(self, notification_type):
         """The failure systray's "discard" of WhatsApp failures, as for e-mails."""
         super().notify_cancel_by_type(notification_type)

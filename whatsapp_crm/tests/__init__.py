@@ -23,6 +23,7 @@ from . import test_webhook_indexes
 from . import test_webhook_ingest
 from . import test_webhook_messages
 from . import test_webhook_multicompany
+from . import test_webhook_notifications
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
