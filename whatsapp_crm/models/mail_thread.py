@@ -243,11 +243,10 @@ class MailThread(models.AbstractModel):
 
     def _notify_get_recipients(self, message, msg_vals=False, **kwargs):
         recipients = super()._notify_get_recipients(message, msg_vals, **kwargs)
-        if not self.env.context.get("whatsapp_crm_chat"):
-            return recipients
-        # a customer's WhatsApp message is a chat: the colleagues following the record see it in
-        # Odoo (inbox, live chat), never in their mailbox, and nobody outside gets a copy of it
-        return [dict(data, notif="inbox") for data in recipients if data.get("uid") and not data.get("ushare")]
+        # a customer's WhatsApp message is a chat: the live push (crm_whatsapp_conversation_live.py)
+        # shows it to the colleagues concerned, followers included; Odoo's notifications would
+        # e-mail it, or push it a second time into Discuss' inbox, and send copies outside
+        return [] if self.env.context.get("whatsapp_crm_chat") else recipients
 
     def notify_cancel_by_type(self, notification_type):
         """The failure systray's "discard" of WhatsApp failures, as for e-mails."""
