@@ -38,72 +38,12 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dev
+from bench_ingest_probes import probe_profile, probe_queries
 
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "300000000000011"
 WABA_ID = "300000000000012"
-RATES = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400)
-
-QUERY_PROBE = r"""
-import json, time
-from odoo.addons.whatsapp_crm.models.crm_whatsapp_webhook_event import lane_of
-from odoo.addons.whatsapp_crm.tools import webhook_payload as wp
-
-Event, Account = env["crm.whatsapp.webhook.event"], env["crm.whatsapp.account"]
-account = Account.search([("phone_number_id", "=", "%(phone)s")])
-counter = iter(range(10**6))
-
-def payload(wa_id):
-    n = next(counter)
-    message = {
-        "from": wa_id, "id": f"wamid.PROBE{wa_id}{n}", "timestamp": str(int(time.time())),
-        "type": "text", "text": {"body": f"probe {n}"},
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "1555", "phone_number_id": "%(phone)s"},
-        "contacts": [{"profile": {"name": f"Probe {wa_id}"}, "wa_id": wa_id}],
-        "messages": [message],
-    }
-    change = {"field": "messages", "value": value}
-    return {"object": "whatsapp_business_account", "entry": [{"id": "%(waba)s", "changes": [change]}]}
-
-def count(func):
-    env.flush_all()
-    before = env.cr.sql_log_count
-    func()
-    env.flush_all()
-    return env.cr.sql_log_count - before
-
-def ack(p):
-    raw = json.dumps(p).encode()
-    accounts = Event._payload_accounts(wp.parse_payload(raw))
-    accounts[:1].app_secret
-    Event._store(raw, p, accounts[:1])
-    Event._wake(lane_of(p))
-
-def process(p):
-    event = Event._store(json.dumps(p).encode(), p, account)
-    env.flush_all()
-    return lambda: event._process()
-
-results = {}
-for attempt in range(2):  # the second time with warm caches, as @warmup does
-    known = f"4917{attempt:08d}"
-    process(payload(known))()
-    process(payload(known))()
-    results["ack"] = count(lambda: ack(payload(known)))
-    results["known"] = count(process(payload(known)))
-    new = f"4918{attempt:08d}"
-    results["new"] = count(process(payload(new)))
-    lead = env["crm.whatsapp.conversation"].search([("wa_id", "=", known)]).lead_id
-    partner = lead.partner_id
-    thread = lead.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False)
-    results["message_post"] = count(lambda: thread.message_post(
-        author_id=partner.id, body="plain", message_type="comment", subtype_xmlid="mail.mt_comment"))
-print("QUERIES " + json.dumps(results))
-env.cr.rollback()
-"""
+RATES = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500, 600, 800)
 
 
 def payload(sender, index, name=None):
@@ -359,6 +299,7 @@ def main():
     parser.add_argument("--throughput-seconds", type=float, default=60)
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--quick", action="store_true", help="shorter steps (3 s, 20 s, 10 s) for a first look")
+    parser.add_argument("--profile", action="store_true", help="also print where a batch's processing time goes")
     args = parser.parse_args()
     if args.quick:
         args.burst_seconds, args.throughput_seconds, args.latency_seconds = 3, 20, 10
@@ -369,8 +310,11 @@ def main():
             setup(database, port)
             client, db = Client(port), Database(database)
             print("Queries (as assertQueryCount counts them):", flush=True)
-            figures["queries"] = probe_queries(database)
+            figures["queries"] = probe_queries(database, PHONE_NUMBER_ID, WABA_ID)
             print(f"  {figures['queries']}", flush=True)
+            if args.profile:
+                print("Profile of one batch (cumulative time)", flush=True)
+                probe_profile(database, PHONE_NUMBER_ID, WABA_ID)
             print(f"Ceiling: /web/health, open loop, {args.burst_seconds:.0f} s per rate", flush=True)
             figures["ceiling"] = ceiling(client, health_request, args.burst_seconds, "health ")
             print("Burst absorption: the webhook, 200 customers (new in the first burst)", flush=True)
@@ -473,31 +417,6 @@ def latency(client, db, customers, seconds):
         flush=True,
     )
     return figures
-
-
-def probe_queries(database):
-    code = QUERY_PROBE % {"phone": PHONE_NUMBER_ID, "waba": WABA_ID}
-    odoo_bin = dev.find_odoo()
-    result = subprocess.run(
-        [
-            odoo_bin,
-            "shell",
-            "-d",
-            database,
-            f"--addons-path={dev.addons_path(odoo_bin)}",
-            "--log-level=warn",
-            "--no-http",
-        ],
-        input=code,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    line = next((line for line in result.stdout.splitlines() if line.startswith("QUERIES ")), None)
-    if not line:
-        print(result.stdout[-2000:], result.stderr[-2000:])
-        return {}
-    return json.loads(line[len("QUERIES ") :])
 
 
 def report(figures):

@@ -6,7 +6,7 @@ import time
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
-from ..models.crm_whatsapp_webhook_event import lane_of
+from ..models.crm_whatsapp_webhook_event import lanes_of
 from ..tools.webhook_payload import MAX_PAYLOAD_BYTES, InvalidPayload, loggable, parse_payload
 
 _logger = logging.getLogger(__name__)
@@ -62,11 +62,12 @@ class WhatsappCrmWebhook(http.Controller):
                 "bad or missing signature" if accounts else "no account for this payload",
             )
             return self._answer("Forbidden", 403)
-        event = Event._store(raw, payload, account)
+        events = Event._store(raw, payload, account)
         env.cr.commit()  # durable before acknowledging: Meta will not send it again
-        if event and account.active:
+        if events and account.active:
             # a new transaction: its snapshot sees the lane runs that started before our commit
-            Event._wake(lane_of(payload))
+            for lane in lanes_of(payload):
+                Event._wake(lane)
             env.cr.commit()
         _logger.debug("WhatsApp webhook handled in %.0f ms", (time.monotonic() - started) * 1000)
         return self._answer("OK", 200)

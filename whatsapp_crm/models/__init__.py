@@ -36,4 +36,5 @@ from . import crm_whatsapp_conversation_assign
 from . import crm_whatsapp_conversation_inbox
 from . import crm_whatsapp_conversation_live
 from . import crm_whatsapp_conversation_chat
+from . import crm_whatsapp_conversation_note
 from . import crm_whatsapp_message_inbox

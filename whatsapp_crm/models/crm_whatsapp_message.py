@@ -334,7 +334,7 @@ class CrmWhatsappMessage(models.Model):
         }
 
     # ------------------------------------------------------------------
-    # Media of inbound messages
+    # Media of received messages and phone-app echoes
     # ------------------------------------------------------------------
 
     def _trigger_media_cron(self, at=None):
@@ -342,13 +342,13 @@ class CrmWhatsappMessage(models.Model):
 
     @api.model
     def _cron_download_media(self, limit=50):
-        """Download the pending media of inbound messages; retry with backoff, then give up.
+        """Download the pending media of received messages and phone-app echoes; retry with
+        backoff, then give up.
         One API client per account and run, closed at the end of the run."""
         now = fields.Datetime.now()
         messages = self.search(
             [
                 ("media_state", "=", "pending"),
-                ("direction", "=", "inbound"),
                 "|",
                 ("next_try_at", "=", False),
                 ("next_try_at", "<=", now),

@@ -173,6 +173,27 @@ class CrmWhatsappMessage(models.Model):
             ("reaction_to_id", "=", False),
         ]
 
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("wamid"):
+            # our message learnt its wamid (the send's answer, or a status naming it) after the
+            # customer had already answered or reacted to it: link those now
+            self.filtered(lambda m: m.direction == "outbound")._link_waiting_replies()
+        return result
+
+    def _link_waiting_replies(self):
+        for message in self:
+            waiting = self.search(
+                [
+                    ("account_id", "=", message.account_id.id),
+                    ("reply_to_wamid", "=", message.wamid),
+                    ("reply_to_id", "=", False),
+                    ("reaction_to_id", "=", False),
+                ]
+            )
+            if waiting:
+                message._link_earlier_replies(waiting)
+
     def _link_earlier_replies(self, waiting):
         """Meta does not guarantee order: the reactions, edits and replies to this message that
         arrived before it (``waiting``) get linked now, as if they had come after it."""
@@ -205,8 +226,9 @@ class CrmWhatsappMessage(models.Model):
             text = _('In reply to "%(quoted)s": %(text)s', quoted=self.reply_to_id.body or "", text=text)
         if self.forwarded:
             text = _("Forwarded: %s", text)
-        # e-mail notifications go through the mail queue: no SMTP in the webhook's path
-        return thread.with_context(mail_create_nosubscribe=True, mail_notify_force_send=False).message_post(
+        # a chat message: followers are notified inside Odoo, not by e-mail (see mail_thread.py)
+        thread = thread.with_context(mail_create_nosubscribe=True, whatsapp_crm_chat=True)
+        return thread.message_post(
             author_id=conversation.partner_id.id,
             body=plaintext2html(text),
             message_type="comment",
@@ -297,7 +319,15 @@ class CrmWhatsappMessage(models.Model):
                 "payload": echo,
             }
             if kind in MEDIA_TYPES and content.get("id"):
-                values.update(media_id=content["id"], media_filename=wp.media_filename(kind, content))
+                # downloaded as a customer's media is: the photo sent from the phone shows in the thread
+                values.update(
+                    media_id=content["id"],
+                    media_mimetype=content.get("mime_type"),
+                    media_filename=wp.media_filename(kind, content),
+                    media_state="pending",
+                )
             self.create(values)  # posted in the thread as our outbound messages are
             conversation._register_outbound(when)
+            if values.get("media_state") == "pending":
+                self._trigger_media_cron()
         return [], False

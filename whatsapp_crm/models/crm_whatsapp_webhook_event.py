@@ -7,7 +7,9 @@ delivery's processing lane (:meth:`_wake`) and answers. Each lane is a cron
 (message, status...) in its own savepoint, then calls the inbound hook once per batch.
 
 Why lanes: an event's lane comes from its customer (:func:`~..tools.webhook_payload.lane_key`).
-One customer's events are thus in one lane, applied one after the other in the order they
+A delivery naming customers of several lanes (Meta may batch several customers' statuses) is
+stored once per lane, each copy applying only its lane's customers (``split``), so that one
+customer's events are always in one lane, applied one after the other in the order they
 were stored, while other customers' lanes run in parallel. Odoo runs one cron at a time
 across all cron workers and servers (it locks the ``ir_cron`` row), so a lane never runs twice
 at once, and more cron workers (up to ``LANES``) process more lanes at once. A session-level
@@ -67,9 +69,20 @@ def _auto_commit():
     return not getattr(threading.current_thread(), "testing", False)
 
 
+def _lane(key):
+    return zlib.crc32(key.encode()) % LANES
+
+
 def lane_of(payload):
-    """The processing lane of a parsed payload (see the module's docstring)."""
-    return zlib.crc32(wp.lane_key(payload).encode()) % LANES
+    """The processing lane of a parsed payload (see the module's docstring): that of its first
+    customer, which also applies what names no customer (template or account updates)."""
+    return _lane(wp.lane_key(payload))
+
+
+def lanes_of(payload):
+    """Every lane a payload's customers are in, its own lane first."""
+    first = lane_of(payload)
+    return [first, *sorted({_lane(key) for key in wp.customer_keys(payload)} - {first})]
 
 
 class CrmWhatsappWebhookEvent(models.Model):
@@ -84,6 +97,9 @@ class CrmWhatsappWebhookEvent(models.Model):
     fields_summary = fields.Char("Fields", readonly=True, help="The webhook fields of the payload.")
     received_at = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
     lane = fields.Integer(readonly=True, default=0, help="The processing cron of this event, chosen by its customer.")
+    split = fields.Boolean(
+        readonly=True, help="The delivery names customers of several lanes: this event applies its lane's customers."
+    )
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Done"), ("failed", "Failed"), ("ignored", "Ignored")],
         default="pending",
@@ -115,8 +131,9 @@ class CrmWhatsappWebhookEvent(models.Model):
 
     @api.model
     def _store(self, raw, payload, account):
-        """Store a verified delivery in one query; return the event, or an empty recordset for a
-        re-delivery (the same body stored already, even by a concurrent request).
+        """Store a verified delivery in one query; return the event (one per lane when its customers
+        are in several, see the module's docstring), or an empty recordset for a re-delivery (the
+        same body stored already, even by a concurrent request).
 
         A delivery for an archived account is stored as ignored, with a note: Process again
         applies it once the account is active again.
@@ -142,29 +159,40 @@ class CrmWhatsappWebhookEvent(models.Model):
 
     @api.model
     def _insert(self, raw, payload, account, digest, names, state, note):
+        lanes = lanes_of(payload)
+        now, uid = self.env.cr.now(), self.env.uid
+        rows = [
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s, %s)",
+                account.id,
+                raw.decode(),
+                digest if index == 0 else f"{digest}:{lane}",  # a re-delivery conflicts on each
+                ", ".join(names)[:1000],
+                lane,
+                len(lanes) > 1,
+                state,
+                note,
+                now,
+                uid,
+                now,
+                uid,
+                now,
+            )
+            for index, lane in enumerate(lanes)
+        ]
         self.env.cr.execute(
             SQL(
                 """INSERT INTO crm_whatsapp_webhook_event
-                       (account_id, payload, payload_hash, fields_summary, lane, state, error, attempts,
+                       (account_id, payload, payload_hash, fields_summary, lane, split, state, error, attempts,
                         received_at, create_uid, create_date, write_uid, write_date)
-                   VALUES (%(account)s, %(payload)s, %(hash)s, %(fields)s, %(lane)s, %(state)s, %(note)s, 0,
-                           %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s)
+                   VALUES %s
                    ON CONFLICT (payload_hash) DO NOTHING
                    RETURNING id""",
-                account=account.id,
-                payload=raw.decode(),
-                hash=digest,
-                fields=", ".join(names)[:1000],
-                lane=lane_of(payload),
-                state=state,
-                note=note,
-                now=self.env.cr.now(),
-                uid=self.env.uid,
+                SQL(", ").join(rows),
             ),
             log_exceptions=False,
         )
-        row = self.env.cr.fetchone()
-        return self.browse(row[0]) if row else self.browse()
+        return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
 
     @api.model
     def _wake(self, lane):
@@ -309,8 +337,11 @@ class CrmWhatsappWebhookEvent(models.Model):
         An event that hits a bug is marked failed and retried with backoff; its traceback is
         logged at the first attempt only. Expected data problems are noted on the event.
         """
-        received = self.env["crm.whatsapp.message"]
-        for event in self:
+        # what a delivery creates or assigns (contacts, conversations, leads) is told to the
+        # salespeople inside Odoo (live push, inbox), not by "you have been assigned" e-mails
+        events = self.with_context(mail_auto_subscribe_no_notify=True)
+        received = events.env["crm.whatsapp.message"]
+        for event in events:
             try:
                 # no savepoint for the event: each of its items has one, and the rest only reads
                 # (an event waiting for its statuses' messages was otherwise applied already)
@@ -320,7 +351,7 @@ class CrmWhatsappWebhookEvent(models.Model):
             except CONCURRENCY_ERRORS:
                 raise
             except Exception as error:
-                notes, outcome, stored, bugs = [], "failed", self.env["crm.whatsapp.message"], [error]
+                notes, outcome, stored, bugs = [], "failed", events.env["crm.whatsapp.message"], [error]
                 event._log_bug(error)
             received |= stored
             values = {"error": "\n".join(notes + [f"{type(b).__name__}: {b}" for b in bugs]) or False}
@@ -343,7 +374,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                 values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False, processed_at=now)
             event.write(values)
             event._schedule_retry()
-        self._call_inbound_hook(received)
+        events._call_inbound_hook(received)
 
     def _log_bug(self, error):
         """A traceback for a bug, once: later attempts of the same event log one line."""
@@ -406,6 +437,8 @@ class CrmWhatsappWebhookEvent(models.Model):
                 continue
             handler = getattr(self.env[model], f"_whatsapp_webhook_{field}")
             for label, item in wp.split_change(value):
+                if self.split and not isinstance(item, wp.MalformedPart) and not self._in_lane(payload, item):
+                    continue  # another lane's copy of the delivery applies it
                 try:
                     if isinstance(item, wp.MalformedPart):
                         raise item
@@ -430,6 +463,11 @@ class CrmWhatsappWebhookEvent(models.Model):
         if wait:
             return notes, "wait", received, bugs
         return notes, "done" if applied else "ignored", received, bugs
+
+    def _in_lane(self, payload, item):
+        """Whether this event's lane applies ``item``: its customer's lane, else the payload's own."""
+        customer = wp.value_customer(item)
+        return self.lane == (_lane(customer) if customer else lane_of(payload))
 
     @api.model
     def _payload_accounts(self, payload):

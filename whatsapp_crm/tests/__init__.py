@@ -24,6 +24,7 @@ from . import test_webhook_indexes
 from . import test_webhook_ingest
 from . import test_webhook_messages
 from . import test_webhook_multicompany
+from . import test_webhook_notifications
 from . import test_webhook_performance
 from . import test_webhook_phone
 from . import test_whatsapp_cloud_api
@@ -32,3 +33,5 @@ from . import test_reporting_csat
 from . import test_reporting_reports
 from . import test_inbox
 from . import test_inbox_ui
+from . import test_inbox_notes
+from . import test_inbox_indexes

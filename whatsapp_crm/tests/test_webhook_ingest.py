@@ -7,6 +7,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..models.crm_whatsapp_webhook_event import lane_of
 from ..tools import webhook_payload as wp
 from .common import PHONE_NUMBER_ID, encode_payload, new_wamid
 from .webhook_common import CUSTOMER_WA_ID, WEBHOOK_URL, WebhookCase
@@ -184,6 +185,74 @@ class TestWebhookIngest(WebhookCase):
         self.assertTrue(target.edited)
         self.assertEqual(target.body, "A\n(edited: B)")
 
+    def test_answers_to_our_message_before_its_send_answer(self):
+        """The customer answers and reacts to our message before the send's answer (or the status
+        that names it) told us its wamid: both are linked once we learn it."""
+        conversation = self.receive(self.inbound("text", {"body": "hi"})).conversation_id
+        ours = (
+            self.env["crm.whatsapp.message"]
+            .sudo()
+            .create(
+                {
+                    "account_id": self.account.id,
+                    "conversation_id": conversation.id,
+                    "partner_id": conversation.partner_id.id,
+                    "direction": "outbound",
+                    "state": "unconfirmed",
+                    "message_type": "text",
+                    "body": "Our offer",
+                }
+            )
+        )
+        wamid = new_wamid()
+        answer, reaction = self.receive(
+            self.inbound("text", {"body": "deal"}, context={"id": wamid}),
+            self.inbound("reaction", {"message_id": wamid, "emoji": "👍"}),
+        ).sorted("message_type", reverse=True)
+        self.assertFalse(answer.reply_to_id or reaction.reaction_to_id, "our message has no wamid yet")
+        ours._apply_result(wamid=wamid)
+        self.assertEqual(answer.reply_to_id, ours)
+        self.assertEqual(reaction.reaction_to_id, ours)
+
+    def test_delivery_of_customers_in_two_lanes(self):
+        """Meta may batch several customers in one delivery: each customer's part goes to that
+        customer's lane, where the customer's other deliveries are, so their order holds."""
+        Event = self.env["crm.whatsapp.webhook.event"]
+        first = "5511987650100"
+        second = next(
+            f"55119876501{n:02d}"
+            for n in range(1, 100)
+            if lane_of({"entry": [{"changes": [{"value": {"messages": [{"from": f"55119876501{n:02d}"}]}}]}]})
+            != lane_of({"entry": [{"changes": [{"value": {"messages": [{"from": first}]}}]}]})
+        )
+        messages = [self.inbound("text", {"body": "from A"}, wa_id=first)]
+        messages.append(self.inbound("text", {"body": "from B"}, wa_id=second))
+        value = self.messages_value(messages, wa_id=first)
+        value["contacts"].append({"profile": {"name": "Customer B"}, "wa_id": second})
+        self.process_after_post = False
+        last = Event.search([], order="id desc", limit=1).id  # (demo data has some)
+        self.post(self.envelope(value))
+        self.post(self.envelope(value) | {"replayed": False})  # another body: stored again, applied once
+        self.post(self.envelope(value))  # the same body: a re-delivery, stored once per lane already
+        later = self.envelope(self.messages_value([self.inbound("text", {"body": "B again"}, wa_id=second)], second))
+        self.post(later)
+        events = Event.search([("id", ">", last)], order="id")
+        self.assertEqual(len(events), 5, "2 copies of each of the two bodies, and B's next delivery")
+        self.assertEqual(events[:2].mapped("split"), [True, True])
+        b_lane = lane_of(later)
+        self.assertEqual(set(events[:2].mapped("lane")), {lane_of(self.envelope(value)), b_lane})
+        self.assertFalse(events[4].split)
+        Event._cron_process()
+        self.assertEqual(set(events.mapped("state")), {"done"})
+        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", second)])
+        Message = self.env["crm.whatsapp.message"]
+        self.assertEqual(
+            Message.search([("conversation_id", "=", conversation.id)], order="id").mapped("body"),
+            ["from B", "B again"],
+            "applied once each, in the order of B's lane",
+        )
+        self.assertEqual(Message.search_count([("body", "=", "from A")]), 1)
+
     # Phone-app echoes
     def test_phone_app_echoes_stored_as_outbound(self):
         conversation = self.receive(self.inbound("text", {"body": "hello"})).conversation_id
@@ -209,6 +278,32 @@ class TestWebhookIngest(WebhookCase):
         self.assertEqual(message.conversation_id, conversation)
         self.assertIn("Typed on the phone", message.mail_message_id.body, "in the thread")
         self.assertEqual(conversation.state, "pending", "answered: waits for the customer")
+
+    def test_phone_app_echo_media_downloaded(self):
+        """A photo sent from the phone app shows in the thread as the customer's photos do."""
+        self.receive(self.inbound("text", {"body": "hello"}))
+        echo = {
+            "from": "15550199",
+            "to": CUSTOMER_WA_ID,
+            "id": new_wamid(),
+            "timestamp": str(int(time.time())),
+            "type": "image",
+            "image": {"id": "MEDIA-ECHO-1", "mime_type": "image/jpeg", "caption": "The catalogue"},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "message_echoes": [echo],
+        }
+        self.post(self.envelope(value, field="smb_message_echoes"))
+        message = self._messages(echo["id"])
+        self.assertEqual((message.direction, message.media_state), ("outbound", "pending"))
+        responses = {("GET", "MEDIA-ECHO-1"): {"url": "https://lookaside.example/echo", "mime_type": "image/jpeg"}}
+        with self.mock_whatsapp_api(responses=responses):
+            self.env["crm.whatsapp.message"]._cron_download_media()
+        self.assertEqual(message.media_state, "done")
+        self.assertEqual(message.attachment_ids.mimetype, "image/jpeg")
+        self.assertEqual(message.mail_message_id.attachment_ids, message.attachment_ids, "in the thread")
 
     def test_phone_app_contacts_name_the_customer(self):
         value = {

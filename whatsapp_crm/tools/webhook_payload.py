@@ -197,30 +197,43 @@ def _customer(number, user_id=None):
     return user_id if isinstance(user_id, str) and user_id else None
 
 
+def item_customer(key, item):
+    """The customer of one item of a change's list ``key`` (a number in its shortest spelling,
+    else a user id), or None."""
+    if not isinstance(item, dict):
+        return None
+    if key in ("messages", "user_preferences"):
+        return _customer(item.get("from") or item.get("wa_id"), item.get("from_user_id"))
+    if key == "statuses":
+        return _customer(item.get("recipient_id"), item.get("recipient_user_id"))
+    if key == "calls":
+        inbound = item.get("direction", "USER_INITIATED") == "USER_INITIATED"
+        return _customer(item.get("from") if inbound else item.get("to"))
+    if key == "message_echoes":
+        return _customer(item.get("to"))
+    if key == "state_sync":
+        contact = item.get("contact")
+        return _customer(contact.get("phone_number")) if isinstance(contact, dict) else None
+    return None
+
+
+def value_customer(value):
+    """The customer of a change's value holding one item (see :func:`split_change`), or None."""
+    for key in ITEM_LISTS:
+        items = value.get(key)
+        if isinstance(items, list) and items:
+            return item_customer(key, items[0])
+    return None
+
+
 def customer_keys(payload):
-    """The customers a payload is about (a number in its shortest spelling, else a user id)."""
+    """The customers a payload is about."""
     keys = set()
     for _waba, _field, value in iter_changes(payload):
         for key in ITEM_LISTS:
             items = value.get(key)
             for item in items if isinstance(items, list) else []:
-                if not isinstance(item, dict):
-                    continue
-                if key in ("messages", "user_preferences"):
-                    customer = _customer(item.get("from") or item.get("wa_id"), item.get("from_user_id"))
-                elif key == "statuses":
-                    customer = _customer(item.get("recipient_id"), item.get("recipient_user_id"))
-                elif key == "calls":
-                    inbound = item.get("direction", "USER_INITIATED") == "USER_INITIATED"
-                    customer = _customer(item.get("from") if inbound else item.get("to"))
-                elif key == "message_echoes":
-                    customer = _customer(item.get("to"))
-                elif key == "state_sync":
-                    contact = item.get("contact")
-                    customer = _customer(contact.get("phone_number")) if isinstance(contact, dict) else None
-                else:
-                    customer = None
-                if customer:
+                if customer := item_customer(key, item):
                     keys.add(customer)
     return keys
 
