@@ -120,11 +120,13 @@ class CrmWhatsappConversation(models.Model):
         names = SQL(
             """(SELECT id FROM crm_whatsapp_conversation WHERE %(profile)s ILIKE %(pattern)s
                 UNION SELECT c.id FROM crm_whatsapp_conversation c
-                              JOIN res_partner p ON p.id = c.partner_id
+                              JOIN res_partner p ON p.id = %(partner_id)s
                              WHERE %(partner)s ILIKE %(pattern)s
                 UNION %(words)s)""",
-            profile=unaccent(SQL('"profile_name"')),
-            partner=unaccent(SQL("p.name")),
+            # the names as written in this transaction too
+            profile=unaccent(SQL('"profile_name"', to_flush=self._fields["profile_name"])),
+            partner_id=SQL("c.partner_id", to_flush=self._fields["partner_id"]),
+            partner=unaccent(SQL("p.name", to_flush=self.env["res.partner"]._fields["name"])),
             pattern=pattern,
             words=words,
         )

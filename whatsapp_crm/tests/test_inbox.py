@@ -153,6 +153,10 @@ class TestInbox(WhatsappCase):
         # an edited text is found by its new words too
         second.message_ids_wa.body = "My sofa arrived scratched"
         self.assertEqual(Conversation.search([("inbox_search", "ilike", "scratch")]), second)
+        # a customer by part of their name, as the contact or as their WhatsApp profile
+        other.partner_id = self.env["res.partner"].create({"name": "Zoe Renamed"})
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "renam")]), other)
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "ki")]), first | second | other)
         # a salesperson finds only the chats they may read
         first.user_id = self.user_a
         second.user_id = self.user_b
