@@ -37,7 +37,16 @@ function noWhatsappIds() {
 }
 
 function liveSteps({ mobile = false } = {}) {
+    const layout = mobile
+        ? [
+              {
+                  content: "Odoo's mobile layout: the burger menu shows (only below the md breakpoint)",
+                  trigger: ".o_main_navbar .o_mobile_menu_toggle",
+              },
+          ]
+        : [];
     return [
+        ...layout,
         {
             content: "The lead's chatter has a WhatsApp button",
             trigger: ".o-mail-Chatter .o_whatsapp_crm_chatter_button",
