@@ -3,8 +3,10 @@
 
     python3 scripts/screenshots.py [--odoo http://localhost:8069] [--phone http://127.0.0.1:8099/phone/]
 
-Drives headless Chromium over its DevTools protocol: logs in as the demo salesperson, opens each
-page, waits for it to settle and saves a PNG into whatsapp_crm/static/description/.
+Drives headless Chromium over its DevTools protocol: logs in as the demo salesperson, opens the
+lead of a customer's conversation on its live chat, the inbox, and that customer's phone page,
+waits for each to settle and saves a PNG into whatsapp_crm/static/description/. Chat with the
+customer first (phone page and lead), so that both sides show a conversation.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -103,16 +106,43 @@ def login(odoo, database, login, password):
     return cookie.split("session_id=")[1].split(";")[0]
 
 
+def lead_of(odoo, session, wa_id):
+    """The lead of the customer's conversation, read over JSON-RPC as the logged-in user."""
+    request = urllib.request.Request(
+        f"{odoo}/web/dataset/call_kw",
+        data=json.dumps({"jsonrpc": "2.0", "params": {
+            "model": "crm.whatsapp.conversation", "method": "search_read",
+            "args": [[["wa_id", "=", wa_id], ["lead_id", "!=", False]]], "kwargs": {"fields": ["lead_id"], "limit": 1},
+        }}).encode(),
+        headers={"Content-Type": "application/json", "Cookie": f"session_id={session}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as answer:
+        found = json.load(answer).get("result")
+    if not found:
+        sys.exit(f"No lead with a WhatsApp conversation of +{wa_id} that this user can read: chat with them first.")
+    return found[0]["lead_id"][0]
+
+
+def check_emoji_font():
+    """Reactions and emoji render as empty boxes without a colour emoji font (fonts-noto-color-emoji)."""
+    if shutil.which("fc-list"):
+        found = subprocess.run(["fc-list", ":charset=1f44d"], capture_output=True, text=True, check=False).stdout
+        if not found.strip():
+            print("Warning: no emoji font is installed (e.g. fonts-noto-color-emoji): emoji will show as boxes.")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--odoo", default="http://localhost:8069")
     parser.add_argument("--database", default="whatsapp_crm")
     parser.add_argument("--phone", default="http://127.0.0.1:8099/phone/")
     parser.add_argument("--login", default="demo")
-    parser.add_argument("--lead-url", default="/odoo/crm", help="the page of the chat screenshot")
+    parser.add_argument("--wa-id", default="582126810538", help="the customer of the chat and phone screenshots")
+    parser.add_argument("--name", default="Azure Interior", help="the customer's name on the phone page")
+    parser.add_argument("--lead-url", help="the page of the chat screenshot (default: the customer's lead)")
     parser.add_argument("--inbox-url", default="/odoo/action-whatsapp_crm.crm_whatsapp_conversation_action")
-    parser.add_argument("--customer", default="?wa_id=582126810538&name=Azure%20Interior")
     args = parser.parse_args()
+    check_emoji_font()
     browser = Chromium(1440, 900)
     try:
         session = login(args.odoo, args.database, args.login, args.login)
@@ -120,17 +150,27 @@ def main():
         browser.call("Network.enable")
         browser.call("Network.setCookie", name="session_id", value=session, domain=host, path="/")
         web_ready = "document.querySelector('.o_action_manager .o_view_controller, .o_form_view')"
-        browser.open(f"{args.odoo}{args.lead_url}", ready=web_ready, settle=3)
+        lead_url = args.lead_url or f"/odoo/crm/{lead_of(args.odoo, session, args.wa_id)}"
+        browser.open(f"{args.odoo}{lead_url}", ready=web_ready, settle=3)
         # the lead's WhatsApp tab, when the form has one
         browser.evaluate(
             "[...document.querySelectorAll('.o_notebook .nav-link')]"
             ".find((tab) => tab.textContent.trim() === 'WhatsApp')?.click(); true"
         )
+        deadline = time.monotonic() + 15
+        while not browser.evaluate("!!document.querySelector('.o_whatsapp_crm_chat .o_whatsapp_crm_bubble')"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         time.sleep(2)
+        # the chat fills the screen, under the lead's tabs
+        browser.evaluate("document.querySelector('.o_notebook')?.scrollIntoView({block: 'start'}); true")
+        time.sleep(1)
         browser.shot("screenshot_chat.png")
         browser.open(f"{args.odoo}{args.inbox_url}", ready=web_ready, settle=3)
         browser.shot("screenshot_inbox.png")
-        browser.open(f"{args.phone}{args.customer}", ready="!document.getElementById('phone').hidden", settle=2)
+        customer = urllib.parse.urlencode({"wa_id": args.wa_id, "name": args.name})
+        browser.open(f"{args.phone}?{customer}", ready="!document.getElementById('phone').hidden", settle=2)
         browser.shot("screenshot_phone.png")
     finally:
         browser.close()

@@ -58,6 +58,8 @@
         "demo/crm_whatsapp_account_demo.xml",
         "demo/crm_whatsapp_conversation_demo.xml",
         "demo/crm_whatsapp_template_hr_demo.xml",
+        "demo/crm_whatsapp_consent_demo.xml",
+        "demo/crm_whatsapp_canned_response_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

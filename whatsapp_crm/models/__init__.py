@@ -36,6 +36,7 @@ from . import crm_whatsapp_conversation_assign
 from . import crm_whatsapp_conversation_inbox
 from . import crm_whatsapp_conversation_live
 from . import crm_whatsapp_conversation_chat
+from . import crm_whatsapp_conversation_note
 from . import crm_whatsapp_message_inbox
 from . import crm_whatsapp_message_stat
 from . import crm_whatsapp_message_stat_daily

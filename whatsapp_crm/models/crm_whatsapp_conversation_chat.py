@@ -5,7 +5,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
-CHAT_PAGE = 200
+CHAT_PAGE = 100  # a few screens: older ones load as the user scrolls up
 CHAT_MODELS = ("crm.lead", "res.partner", "crm.whatsapp.conversation")
 HIDDEN_TYPES = ("reaction", "edit", "system")
 CARD_LIMIT = 5
@@ -51,8 +51,9 @@ class CrmWhatsappConversation(models.Model):
         self.ensure_one()
         self.check_access("read")
         limit = min(int(limit or CHAT_PAGE), CHAT_PAGE)
-        Message = self.env["crm.whatsapp.message"]
+        Message = self._whatsapp_chat_message_model()
         domain = [("conversation_id", "=", self.id), ("message_type", "not in", HIDDEN_TYPES)]
+        before = Message
         if before_id:
             before = Message.browse(int(before_id))
             domain += [
@@ -69,26 +70,36 @@ class CrmWhatsappConversation(models.Model):
         ]  # fmt: skip
         messages = Message.search_fetch(domain, fnames, order="timestamp desc, id desc", limit=limit + 1)
         has_more = len(messages) > limit
-        messages = messages[:limit]
+        messages = messages[:limit][::-1]
         if mark_read:
             self._whatsapp_chat_mark_read()
+        # the internal notes of the same stretch of time
+        notes = self._whatsapp_chat_notes(
+            since=messages[:1].timestamp if has_more else None, until=before.timestamp or None
+        )
         return {
             "conversation": self._whatsapp_chat_header(),
-            "messages": messages[::-1]._whatsapp_chat_values(),
+            "messages": messages._whatsapp_chat_values(),
+            "notes": notes,
             "has_more": has_more,
         }
 
-    def whatsapp_chat_messages(self, message_ids):
-        """Some messages again (new ones, or a status that moved), as :meth:`whatsapp_chat_load`."""
+    def whatsapp_chat_messages(self, message_ids, note_ids=None):
+        """Some messages and notes again (new ones, or a status that moved), as
+        :meth:`whatsapp_chat_load`."""
         self.ensure_one()
         self.check_access("read")
-        messages = self.env["crm.whatsapp.message"].search(
+        messages = self._whatsapp_chat_message_model().search(
             [("id", "in", list(message_ids)), ("conversation_id", "=", self.id)], order="timestamp, id"
         )
         visible = messages.filtered(lambda m: m.message_type not in HIDDEN_TYPES)
         # a reaction changes the bubble it reacts to
         visible |= messages.reaction_to_id.filtered(lambda m: m.conversation_id == self)
-        return {"conversation": self._whatsapp_chat_header(), "messages": visible._whatsapp_chat_values()}
+        return {
+            "conversation": self._whatsapp_chat_header(),
+            "messages": visible._whatsapp_chat_values(),
+            "notes": self._whatsapp_chat_notes(note_ids=note_ids) if note_ids else [],
+        }
 
     def whatsapp_chat_mark_read(self):
         self.ensure_one()
@@ -98,7 +109,7 @@ class CrmWhatsappConversation(models.Model):
 
     def _whatsapp_chat_mark_read(self):
         # WhatsApp marks every earlier message read with the latest one: only that one matters
-        latest = self.env["crm.whatsapp.message"].search(
+        latest = self._whatsapp_chat_message_model().search(
             [("conversation_id", "=", self.id), ("direction", "=", "inbound"), ("wamid", "!=", False)],
             order="timestamp desc, id desc",
             limit=1,
@@ -107,6 +118,15 @@ class CrmWhatsappConversation(models.Model):
         if self.unread_count:
             # sudo: the counter is the system's; reading the chat is what resets it
             self.sudo().unread_count = 0
+
+    def _whatsapp_chat_message_model(self):
+        """The messages of this conversation, once the user is known to read it.
+
+        sudo: a message is read on the terms of its conversation (its record rules are those of
+        the conversation, through ``conversation_id``, and its company is the conversation's), so
+        the conversation's access, checked by the caller, is theirs; applying the messages' rules
+        again would scan the conversations once per query of the chat."""
+        return self.env["crm.whatsapp.message"].sudo()
 
     def _whatsapp_chat_header(self):
         self.ensure_one()

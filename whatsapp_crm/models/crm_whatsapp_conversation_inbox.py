@@ -6,16 +6,25 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.modules.db import FunctionStatus
+from odoo.tools import SQL, sql
 
 WINDOW_CLOSING = timedelta(hours=1)
 # what a phone number is written with, beside its digits
 NOT_A_NUMBER = re.compile(r"[\d\s+().-]")
 PREVIEW_LENGTH = 120
+WORD = re.compile(r"\w+")
+# the words of the conversations' messages (see _whatsapp_words_init)
+WORDS_TABLE = "crm_whatsapp_conversation_words"
+# message types whose body is no text of the conversation
+WORDLESS_TYPES = ("reaction", "system")
 
 
 class CrmWhatsappConversation(models.Model):
     _inherit = "crm.whatsapp.conversation"
 
+    # the inbox searches the customers' names (see _search_inbox)
+    profile_name = fields.Char(index="trigram")
     tag_ids = fields.Many2many("crm.whatsapp.conversation.tag", string="Tags")
     unread_count = fields.Integer("Unread", readonly=True, help="Customer messages nobody opened yet.")
     last_message_preview = fields.Char("Last Message", readonly=True)
@@ -45,7 +54,16 @@ class CrmWhatsappConversation(models.Model):
             "CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_inbox_order_index"
             " ON crm_whatsapp_conversation (last_message_at DESC NULLS LAST, id DESC)"
         )
-        if self.env.registry.has_trigram:
+        self._whatsapp_words_init()
+        registry = self.env.registry
+        if registry.has_trigram:
+            # the customers' names searched by some of their letters, as Odoo indexes a trigram field
+            column = '"name"'
+            if registry.has_unaccent == FunctionStatus.INDEXABLE:
+                column = registry.unaccent(column)
+            sql.create_index(
+                self.env.cr, "res_partner_name_whatsapp_trigram_index", "res_partner", [f"{column} gin_trgm_ops"], "gin"
+            )
             # a number searched by some of its digits
             self.env.cr.execute(
                 "CREATE INDEX IF NOT EXISTS crm_whatsapp_conversation_wa_id_trigram_index"
@@ -68,10 +86,24 @@ class CrmWhatsappConversation(models.Model):
         self.message_text = self.inbox_search = False
 
     def _search_message_text(self, operator, value):
+        """Conversations whose messages hold every word of ``value`` (or a word starting with it)."""
         if operator not in ("ilike", "=ilike", "like", "=like") or not value:
             raise UserError(_("Search the message text with words."))
-        # served by the trigram index on the message text
-        return [("message_ids_wa", "any", [("body", operator, value)])]
+        words = self._whatsapp_words_query(value)
+        return [("id", "in", words)] if words else [("id", "=", False)]
+
+    @api.model
+    def _whatsapp_words_query(self, value):
+        """The ids of the conversations whose messages hold every word of ``value`` (or a word
+        starting with it), from the GIN index of their words (see _whatsapp_index_words)."""
+        words = WORD.findall(self.env.registry.unaccent_python(value).lower())
+        if not words:
+            return None
+        return SQL(
+            "(SELECT conversation_id FROM %s WHERE words @@ to_tsquery('simple', %s))",
+            SQL.identifier(WORDS_TABLE),
+            " & ".join(f"{word}:*" for word in words),
+        )
 
     def _search_inbox(self, operator, value):
         """A number (any formatting) searches the numbers; words search names and messages."""
@@ -80,17 +112,71 @@ class CrmWhatsappConversation(models.Model):
         digits = "".join(filter(str.isdigit, value))
         if len(digits) >= 3 and not NOT_A_NUMBER.sub("", value):
             return [("wa_id", "like", digits)]
-        return [
-            "|",
-            "|",
-            ("partner_id.name", "ilike", value),
-            ("profile_name", "ilike", value),
-            ("message_text", "ilike", value),
-        ]
+        # one set of ids from three indexes (the names' trigrams, the messages' words): an OR of
+        # the three would read every conversation to test each
+        unaccent = self.env.registry.unaccent
+        pattern = unaccent(SQL("%s", value if operator.startswith("=") else f"%{value}%"))
+        words = self._whatsapp_words_query(value) or SQL("(SELECT NULL::integer)")
+        names = SQL(
+            """(SELECT id FROM crm_whatsapp_conversation WHERE %(profile)s ILIKE %(pattern)s
+                UNION SELECT c.id FROM crm_whatsapp_conversation c
+                              JOIN res_partner p ON p.id = %(partner_id)s
+                             WHERE %(partner)s ILIKE %(pattern)s
+                UNION %(words)s)""",
+            # the names as written in this transaction too
+            profile=unaccent(SQL('"profile_name"', to_flush=self._fields["profile_name"])),
+            partner_id=SQL("c.partner_id", to_flush=self._fields["partner_id"]),
+            partner=unaccent(SQL("p.name", to_flush=self.env["res.partner"]._fields["name"])),
+            pattern=pattern,
+            words=words,
+        )
+        return [("id", "in", names)]
 
     # ------------------------------------------------------------
     # Upkeep, from the messages
     # ------------------------------------------------------------
+
+    def _whatsapp_words_init(self):
+        """The words of each conversation's messages, for the text search: a ``tsvector`` per
+        conversation with its GIN index, in a table of their own (no ORM model: they are only
+        searched) so that the conversations' rows stay small. Filled once from the messages."""
+        cr = self.env.cr
+        if sql.table_exists(cr, WORDS_TABLE):
+            return
+        cr.execute(
+            SQL(
+                """CREATE TABLE %s (
+                       conversation_id integer PRIMARY KEY REFERENCES crm_whatsapp_conversation ON DELETE CASCADE,
+                       words tsvector NOT NULL)""",
+                SQL.identifier(WORDS_TABLE),
+            )
+        )
+        cr.execute(
+            SQL(
+                "CREATE INDEX %s ON %s USING gin (words)",
+                SQL.identifier(f"{WORDS_TABLE}_index"),
+                SQL.identifier(WORDS_TABLE),
+            )
+        )
+        if sql.table_exists(cr, "crm_whatsapp_message"):  # an upgrade: the messages are there
+            self._whatsapp_words_rebuild()
+
+    @api.model
+    def _whatsapp_words_rebuild(self):
+        """Index the words of every message again, in one query (messages stored in bulk)."""
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO %(table)s (conversation_id, words)
+                   SELECT conversation_id, strip(to_tsvector('simple', string_agg(%(body)s, ' ')))
+                     FROM crm_whatsapp_message
+                    WHERE conversation_id IS NOT NULL AND body IS NOT NULL AND message_type NOT IN %(wordless)s
+                 GROUP BY conversation_id
+              ON CONFLICT (conversation_id) DO UPDATE SET words = EXCLUDED.words""",
+                table=SQL.identifier(WORDS_TABLE),
+                body=self.env.registry.unaccent(SQL("lower(body)")),
+                wordless=WORDLESS_TYPES,
+            )
+        )
 
     def _whatsapp_inbox_register(self, messages):
         """New messages of these conversations: preview, unread count, waiting since."""

@@ -38,15 +38,16 @@ class CrmWhatsappConversation(models.Model):
         return result
 
     @api.model
-    def _whatsapp_live(self, conversations=None, messages=None, notify=None, partners=None):
+    def _whatsapp_live(self, conversations=None, messages=None, notify=None, partners=None, notes=None):
         """Remember what changed; one push per recipient when the transaction commits.
 
+        :param notes: internal notes (``mail.message``) logged on ``conversations``
         :param notify: ``[(user, message or conversation)]``: an Odoo notification for ``user``
         :param partners: ``{conversation: partners}`` told as well (who saw it before a transfer)
         """
         data = self.env.cr.precommit.data
         if LIVE_KEY not in data:
-            data[LIVE_KEY] = {"conversations": set(), "messages": set(), "notify": [], "partners": {}}
+            data[LIVE_KEY] = {"conversations": set(), "messages": set(), "notes": set(), "notify": [], "partners": {}}
             env = self.env
 
             @self.env.cr.precommit.add
@@ -61,6 +62,8 @@ class CrmWhatsappConversation(models.Model):
         if messages:
             changes["messages"].update(messages.ids)
             changes["conversations"].update(messages.conversation_id.ids)
+        if notes:
+            changes["notes"].update(notes.ids)
         for conversation, extra in (partners or {}).items():
             changes["partners"].setdefault(conversation.id, set()).update(extra.ids)
         for user, record in notify or ():
@@ -93,17 +96,19 @@ class CrmWhatsappConversation(models.Model):
             if conversation in recipients:
                 recipients[conversation] |= Partner.browse(partner_ids)
         by_conversation = messages.grouped("conversation_id")
+        notes = self.env["mail.message"].sudo().browse(changes.get("notes", ())).exists()
+        notes_by_conversation = notes.filtered(lambda n: n.model == self._name).grouped("res_id")
         for conversation, partners in recipients.items():
             mine = by_conversation.get(conversation, Message)
+            note_ids = notes_by_conversation.get(conversation.id, notes.browse()).ids
             threads = {(conversation._name, conversation.id)}
             for message in mine.filtered("mail_message_id"):
                 threads.add((message.mail_message_id.model, message.mail_message_id.res_id))
             for partner in partners:
-                entry = per_partner.setdefault(
-                    partner, {"conversation_ids": set(), "message_ids": set(), "threads": set()}
-                )
+                entry = per_partner.setdefault(partner, self._whatsapp_live_entry())
                 entry["conversation_ids"].add(conversation.id)
                 entry["message_ids"].update(mine.ids)
+                entry["note_ids"].update(note_ids)
                 entry["threads"].update(threads)
         notifications = {}
         users = self.env["res.users"].sudo()
@@ -114,10 +119,11 @@ class CrmWhatsappConversation(models.Model):
                 notifications[user.partner_id] = record._whatsapp_live_notification()
         Bus = self.env["bus.bus"].sudo()
         for partner in set(per_partner) | set(notifications):
-            entry = per_partner.get(partner, {"conversation_ids": set(), "message_ids": set(), "threads": set()})
+            entry = per_partner.get(partner) or self._whatsapp_live_entry()
             payload = {
                 "conversation_ids": sorted(entry["conversation_ids"]),
                 "message_ids": sorted(entry["message_ids"]),
+                "note_ids": sorted(entry["note_ids"]),
                 "threads": sorted([model, res_id] for model, res_id in entry["threads"] if model and res_id),
             }
             if partner in notifications:
@@ -130,6 +136,10 @@ class CrmWhatsappConversation(models.Model):
             message.mail_message_id._message_notifications_to_store(store)
             for partner in recipients.get(message.conversation_id, ()):
                 partner._bus_send_store(store)
+
+    @api.model
+    def _whatsapp_live_entry(self):
+        return {"conversation_ids": set(), "message_ids": set(), "note_ids": set(), "threads": set()}
 
     def _whatsapp_live_notification(self):
         self.ensure_one()

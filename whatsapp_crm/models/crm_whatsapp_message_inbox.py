@@ -2,11 +2,14 @@
 counters, the first business reply, live pushes, and read receipts sent to WhatsApp."""
 
 import logging
+from collections import defaultdict
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..tools.whatsapp_cloud_api import WhatsAppApiError
+from .crm_whatsapp_conversation_inbox import WORDLESS_TYPES, WORDS_TABLE
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +23,8 @@ PREVIEW_ICONS = {
     "contacts": "👤",
 }
 READ_RECEIPT_BATCH = 200
+# a conversation's words stop growing there: a tsvector holds 1 MB at most
+MAX_WORDS = 40000
 
 
 class CrmWhatsappMessage(models.Model):
@@ -48,6 +53,7 @@ class CrmWhatsappMessage(models.Model):
         messages = super().create(vals_list)
         conversations = messages.conversation_id
         conversations._whatsapp_inbox_register(messages)
+        messages._whatsapp_index_words()
         for message in messages:
             conversation, author = message.conversation_id, message.author_id
             if (
@@ -69,9 +75,37 @@ class CrmWhatsappMessage(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
+        if vals.get("body"):
+            self._whatsapp_index_words()
         if {"state", "body", "attachment_ids", "revoked", "media_state"} & vals.keys():
             self.env["crm.whatsapp.conversation"]._whatsapp_live(messages=self)
         return result
+
+    def _whatsapp_index_words(self):
+        """Add the words of these messages to their conversations' words (the text search), in
+        one query. Words are only added: a word once written stays findable."""
+        bodies = defaultdict(list)
+        for message in self:
+            if message.conversation_id and message.body and message.message_type not in WORDLESS_TYPES:
+                bodies[message.conversation_id.id].append(message.body)
+        if not bodies:
+            return
+        unaccent = self.env.registry.unaccent_python
+        rows = SQL(", ").join(
+            SQL("(%s, %s)", conversation_id, unaccent(" ".join(texts)).lower())
+            for conversation_id, texts in bodies.items()
+        )
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO %(table)s AS old (conversation_id, words)
+                   SELECT id, strip(to_tsvector('simple', body)) FROM (VALUES %(rows)s) AS new (id, body)
+              ON CONFLICT (conversation_id) DO UPDATE SET words = old.words || EXCLUDED.words
+                    WHERE length(old.words) < %(max)s""",
+                table=SQL.identifier(WORDS_TABLE),
+                rows=rows,
+                max=MAX_WORDS,
+            )
+        )
 
     def _whatsapp_preview(self):
         """One line telling what this message is, for the inbox list and notifications."""

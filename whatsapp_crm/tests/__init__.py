@@ -4,6 +4,7 @@ from . import test_consent
 from . import test_composer_checks
 from . import test_crm_whatsapp_account
 from . import test_customer_phone
+from . import test_demo_data
 from . import test_empty_states
 from . import test_outbound_composer
 from . import test_outbound_send
@@ -35,3 +36,5 @@ from . import test_reporting_dashboard_ui
 from . import test_reporting_performance
 from . import test_inbox
 from . import test_inbox_ui
+from . import test_inbox_notes
+from . import test_inbox_indexes

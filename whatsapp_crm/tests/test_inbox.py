@@ -144,6 +144,24 @@ class TestInbox(WhatsappCase):
         self.assertEqual(Conversation.search([("message_text", "ilike", "sofa")]), first | second)
         self.assertEqual(Conversation.search([("inbox_search", "ilike", "+32 470 00 00 42")]), other)
         self.assertFalse(Conversation.search([("inbox_search", "ilike", "armchair")]))
+        # words anywhere in the chat, each as a word or its beginning, whatever the case
+        self.receive(first, "Or an armchair, delivered tomorrow")
+        self.assertEqual(Conversation.search([("message_text", "ilike", "blue ARMCH")]), first)
+        self.assertEqual(Conversation.search([("message_text", "ilike", "delivered")]), first)
+        self.assertFalse(Conversation.search([("message_text", "ilike", "blue broken")]))
+        self.assertFalse(Conversation.search([("message_text", "ilike", "?!")]))
+        # an edited text is found by its new words too
+        second.message_ids_wa.body = "My sofa arrived scratched"
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "scratch")]), second)
+        # a customer by part of their name, as the contact or as their WhatsApp profile
+        other.partner_id = self.env["res.partner"].create({"name": "Zoe Renamed"})
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "renam")]), other)
+        self.assertEqual(Conversation.search([("inbox_search", "ilike", "ki")]), first | second | other)
+        # a salesperson finds only the chats they may read
+        first.user_id = self.user_a
+        second.user_id = self.user_b
+        Mine = self.env["crm.whatsapp.conversation"].with_user(self.user_a)
+        self.assertEqual(Mine.search([("message_text", "ilike", "sofa")]), first)
 
     def test_preview_unread_and_waiting(self):
         conversation = self.new_conversation("32470000050")
@@ -320,6 +338,7 @@ class TestInboxChat(WhatsappCase):
             [{"crm_team_id": self.team.id, "user_id": u.id} for u in (self.user_salesman, colleague)]
         )
         Canned = self.env["crm.whatsapp.canned.response"]
+        Canned.search([]).action_archive()  # the demo's, when the database has demo data
         Canned.with_user(self.user_salesman).create({"shortcut": "/price", "body": "From 499 EUR."})
         Canned.with_user(self.user_salesman).create(
             {"shortcut": "pricelist", "body": "Here is our list.", "scope": "team", "team_id": self.team.id}

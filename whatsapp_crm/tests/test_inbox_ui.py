@@ -1,4 +1,5 @@
-"""In headless Chromium, as the least-privileged salesperson: the chat is live."""
+"""In headless Chromium, as the least-privileged salesperson: the chat is live, on a desktop's
+screen and on a phone's."""
 
 from datetime import timedelta
 from unittest.mock import patch
@@ -13,6 +14,7 @@ from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from .common import WhatsappCase, WhatsappEmulatorMixin, new_wamid
 
 CUSTOMER_WA_ID = "32470123456"
+NOTE = "Call her back about the delivery date"
 
 
 def _commit_and_dispatch(commit):
@@ -31,6 +33,8 @@ def _commit_and_dispatch(commit):
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
 class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
+    tour = "whatsapp_crm_live_tour"
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -82,9 +86,12 @@ class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
         )
 
     def test_live_chat(self):
+        self.run_live_tour()
+
+    def run_live_tour(self):
         emulator = self.start_emulator(auto_statuses=True, status_delay=0.3)
         emulator.open_window(CUSTOMER_WA_ID)
-        self.start_tour(f"/odoo/crm/{self.lead.id}", "whatsapp_crm_live_tour", login=self.user_salesman.login)
+        self.start_tour(f"/odoo/crm/{self.lead.id}", self.tour, login=self.user_salesman.login)
         question, answer = self.conversation.message_ids_wa.sorted("id")[-2:]
         self.assertRecordValues(
             question | answer,
@@ -95,3 +102,30 @@ class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
         )
         self.assertRecordValues(answer, [{"state": "read", "author_id": self.user_salesman.id}])
         self.assertEqual(self.conversation.unread_count, 0)
+        # the internal note: in the conversation's chatter, never a WhatsApp message
+        notes = self.env["mail.message"].search(
+            [
+                ("model", "=", self.conversation._name),
+                ("res_id", "=", self.conversation.id),
+                ("message_type", "=", "comment"),
+            ]
+        )
+        self.assertRecordValues(
+            notes, [{"subtype_id": self.env.ref("mail.mt_note").id, "author_id": self.user_salesman.partner_id.id}]
+        )
+        self.assertIn(NOTE, notes.body)
+        self.assertEqual(self.conversation.message_ids_wa.sorted("id")[-1], answer, "the note was not sent")
+
+
+@tagged("post_install", "-at_install", "whatsapp_crm")
+class TestInboxUiMobile(TestInboxUi):
+    """The same tour in Odoo's mobile layout: a phone-sized, touch screen, where no WhatsApp id
+    (``wamid.``) is ever shown."""
+
+    browser_size = "375x667"
+    touch_enabled = True
+    tour = "whatsapp_crm_live_mobile_tour"
+
+    def test_live_chat(self):
+        # Odoo's loader runs only the methods a class defines itself
+        self.run_live_tour()

@@ -16,8 +16,9 @@ ACK_QUERIES = 5
 # messages report's counts: one upsert per batch, whatever its size; the consent keywords).
 KNOWN_CUSTOMER_QUERIES = 22
 # the inbox: the conversation's preview, unread count and waiting time, the first reply's and the
-# team's assignment checks, and the live push's bookkeeping
-INBOX_QUERIES = 6
+# team's assignment checks, the live push's bookkeeping, and the message's words added to those of
+# its conversation for the text search (1, for the whole batch)
+INBOX_QUERIES = 7
 # Odoo's own post, the follower notified by e-mail (our chat posts are pushed live instead)
 MESSAGE_POST_QUERIES = 12
 

@@ -1,4 +1,4 @@
-import { Component, onMounted, onPatched, onWillStart, onWillUpdateProps, useRef, useState } from "@odoo/owl";
+import { Component, markup, onMounted, onPatched, onWillStart, onWillUpdateProps, useRef, useState } from "@odoo/owl";
 import { useEmojiPicker } from "@web/core/emoji_picker/emoji_picker";
 import { _t } from "@web/core/l10n/translation";
 import { deserializeDateTime, formatDate, formatDateTime } from "@web/core/l10n/dates";
@@ -20,6 +20,11 @@ const TICKS = {
     refused: { icon: "fa-ban text-danger", label: _t("Refused") },
 };
 const REACTIONS = ["👍", "❤️", "😂", "😮", "🙏"];
+
+/** Oldest first; bubbles and notes of the same second keep their order of creation. */
+function byTime(a, b) {
+    return a.timestamp === b.timestamp ? a.id - b.id : a.timestamp < b.timestamp ? -1 : 1;
+}
 
 /**
  * A WhatsApp conversation as a chat: bubbles, day separators, ticks, media, reactions and
@@ -46,8 +51,12 @@ export class WhatsappChat extends Component {
             conversationId: false,
             header: false,
             messages: [],
+            notes: [],
             hasMore: false,
             body: "",
+            noteMode: false,
+            mentions: [],
+            mentionSuggestions: [],
             replyTo: false,
             attachments: [],
             canned: [],
@@ -58,6 +67,7 @@ export class WhatsappChat extends Component {
             now: DateTime.now(),
         });
         this.scrollToBottom = true;
+        this.atBottom = true; // the user reads the latest messages (see onScroll)
         this.reactions = REACTIONS;
         useEmojiPicker(this.emojiRef, { onSelect: (emoji) => this.insertText(emoji) });
         useBus(this.env.bus, "WHATSAPP_CRM:UPDATE", ({ detail }) => this.onUpdate(detail));
@@ -92,13 +102,14 @@ export class WhatsappChat extends Component {
     async load(conversationId) {
         this.state.conversationId = conversationId;
         if (!conversationId) {
-            Object.assign(this.state, { header: false, messages: [], hasMore: false, loading: false });
+            Object.assign(this.state, { header: false, messages: [], notes: [], hasMore: false, loading: false });
             return;
         }
         const data = await this.orm.call("crm.whatsapp.conversation", "whatsapp_chat_load", [[conversationId]]);
         Object.assign(this.state, {
             header: data.conversation,
             messages: data.messages,
+            notes: data.notes,
             hasMore: data.has_more,
             loading: false,
             now: DateTime.now(),
@@ -108,12 +119,33 @@ export class WhatsappChat extends Component {
     }
 
     async loadOlder() {
-        const first = this.state.messages[0];
-        const data = await this.orm.call("crm.whatsapp.conversation", "whatsapp_chat_load", [
-            [this.state.conversationId],
-        ], { before_id: first && first.id, mark_read: false });
-        this.state.messages = [...data.messages, ...this.state.messages];
-        this.state.hasMore = data.has_more;
+        if (this.loadingOlder) {
+            return;
+        }
+        this.loadingOlder = true;
+        try {
+            const first = this.state.messages[0];
+            const data = await this.orm.call("crm.whatsapp.conversation", "whatsapp_chat_load", [
+                [this.state.conversationId],
+            ], { before_id: first && first.id, mark_read: false });
+            const list = this.listRef.el;
+            // the bubbles in view stay where they are while older ones come in above
+            this.keepFromBottom = list ? list.scrollHeight - list.scrollTop : null;
+            this.state.messages = [...data.messages, ...this.state.messages];
+            this.state.notes = [...data.notes, ...this.state.notes];
+            this.state.hasMore = data.has_more;
+        } finally {
+            this.loadingOlder = false;
+        }
+    }
+
+    onScroll(ev) {
+        const list = ev.target;
+        this.atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+        // scrolled up to the oldest bubble shown: load the older ones, as WhatsApp does
+        if (list.scrollTop < 40 && this.state.hasMore) {
+            this.loadOlder();
+        }
     }
 
     async onUpdate(payload) {
@@ -128,10 +160,20 @@ export class WhatsappChat extends Component {
         const data = await this.orm.silent.call("crm.whatsapp.conversation", "whatsapp_chat_messages", [
             [id],
             payload.message_ids || [],
-        ]);
+        ], { note_ids: payload.note_ids || [] });
         this.state.header = data.conversation;
         this.state.now = DateTime.now();
         this.merge(data.messages);
+        this.mergeNotes(data.notes);
+    }
+
+    mergeNotes(notes) {
+        const known = new Set(this.state.notes.map((n) => n.id));
+        const added = notes.filter((n) => !known.has(n.id));
+        if (added.length) {
+            this.state.notes = [...this.state.notes, ...added].sort(byTime);
+            this.scrollToBottom = true;
+        }
     }
 
     merge(messages) {
@@ -146,7 +188,7 @@ export class WhatsappChat extends Component {
                 appended = true;
             }
         }
-        list.sort((a, b) => (a.timestamp === b.timestamp ? a.id - b.id : a.timestamp < b.timestamp ? -1 : 1));
+        list.sort(byTime);
         this.state.messages = list;
         if (appended) {
             this.scrollToBottom = true;
@@ -154,9 +196,20 @@ export class WhatsappChat extends Component {
     }
 
     scroll() {
-        if (this.scrollToBottom && this.listRef.el) {
+        if (this.keepFromBottom && this.listRef.el) {
+            this.listRef.el.scrollTop = this.listRef.el.scrollHeight - this.keepFromBottom;
+            this.keepFromBottom = null;
+        } else if (this.scrollToBottom && this.listRef.el) {
             this.listRef.el.scrollTop = this.listRef.el.scrollHeight;
             this.scrollToBottom = false;
+            this.atBottom = true;
+        }
+    }
+
+    /** A picture loaded after the list scrolled down: the latest messages stay in view. */
+    onMediaLoad() {
+        if (this.atBottom && this.listRef.el) {
+            this.listRef.el.scrollTop = this.listRef.el.scrollHeight;
         }
     }
 
@@ -167,14 +220,23 @@ export class WhatsappChat extends Component {
     get items() {
         const items = [];
         let day = null;
-        for (const message of this.state.messages) {
-            const date = deserializeDateTime(message.timestamp);
+        const entries = [
+            ...this.state.messages.map((message) => ({ message, timestamp: message.timestamp, id: message.id })),
+            ...this.state.notes.map((note) => ({ note, timestamp: note.timestamp, id: note.id })),
+        ].sort(byTime);
+        for (const entry of entries) {
+            const date = deserializeDateTime(entry.timestamp);
             const key = date.toISODate();
             if (key !== day) {
                 day = key;
                 items.push({ key: `day-${key}`, separator: this.dayLabel(date) });
             }
-            items.push({ key: `message-${message.id}`, message, time: date.toLocaleString(DateTime.TIME_SIMPLE) });
+            const time = date.toLocaleString(DateTime.TIME_SIMPLE);
+            if (entry.note) {
+                items.push({ key: `note-${entry.id}`, note: entry.note, body: markup(entry.note.body), time });
+            } else {
+                items.push({ key: `message-${entry.id}`, message: entry.message, time });
+            }
         }
         return items;
     }
@@ -244,6 +306,9 @@ export class WhatsappChat extends Component {
 
     async onInput(ev) {
         this.state.body = ev.target.value;
+        if (this.state.noteMode) {
+            return this.suggestMentions(ev.target);
+        }
         const match = /^\/(\S*)$/.exec(this.state.body);
         if (match) {
             this.state.canned = await this.orm.silent.call(
@@ -277,6 +342,16 @@ export class WhatsappChat extends Component {
     }
 
     onKeydown(ev) {
+        if (this.state.noteMode) {
+            if (ev.key === "Enter" && !ev.shiftKey && this.state.mentionSuggestions.length) {
+                ev.preventDefault();
+                this.pickMention(this.state.mentionSuggestions[0]);
+            } else if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+                ev.preventDefault();
+                this.logNote();
+            }
+            return;
+        }
         if (this.state.canned.length) {
             if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
                 const step = ev.key === "ArrowDown" ? 1 : -1;
@@ -344,6 +419,67 @@ export class WhatsappChat extends Component {
         });
         if (sent) {
             Object.assign(this.state, { body: "", attachments: [], replyTo: false });
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Internal notes
+    // ------------------------------------------------------------------
+
+    toggleNoteMode() {
+        Object.assign(this.state, {
+            noteMode: !this.state.noteMode,
+            canned: [],
+            mentionSuggestions: [],
+        });
+        this.inputRef.el?.focus();
+    }
+
+    async suggestMentions(input) {
+        const before = this.state.body.slice(0, input.selectionStart ?? this.state.body.length);
+        const match = /(?:^|\s)@([^\s@]*)$/.exec(before);
+        if (!match) {
+            this.state.mentionSuggestions = [];
+            return;
+        }
+        this.mentionStart = before.length - match[1].length - 1;
+        this.state.mentionSuggestions = await this.orm.silent.call(
+            "crm.whatsapp.conversation",
+            "whatsapp_chat_mention_search",
+            [[this.state.conversationId], match[1]]
+        );
+    }
+
+    pickMention(partner) {
+        const input = this.inputRef.el;
+        const end = input ? input.selectionStart : this.state.body.length;
+        const text = `@${partner.name} `;
+        this.state.body = this.state.body.slice(0, this.mentionStart) + text + this.state.body.slice(end);
+        if (!this.state.mentions.some((m) => m.id === partner.id)) {
+            this.state.mentions.push(partner);
+        }
+        this.state.mentionSuggestions = [];
+        input?.focus();
+    }
+
+    async logNote() {
+        const body = this.state.body.trim();
+        if (this.state.sending || !body) {
+            return;
+        }
+        this.state.sending = true;
+        try {
+            const partnerIds = this.state.mentions.filter((m) => body.includes(`@${m.name}`)).map((m) => m.id);
+            const notes = await this.orm.call(
+                "crm.whatsapp.conversation",
+                "whatsapp_chat_log_note",
+                [[this.state.conversationId], body],
+                { partner_ids: partnerIds }
+            );
+            this.mergeNotes(notes);
+            Object.assign(this.state, { body: "", mentions: [], mentionSuggestions: [], noteMode: false });
+        } finally {
+            this.state.sending = false;
         }
     }
 

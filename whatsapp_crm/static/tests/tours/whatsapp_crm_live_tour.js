@@ -5,7 +5,8 @@ import { registry } from "@web/core/registry";
  * A salesperson has a lead open; the Cloud API emulator delivers the customer's message: it shows
  * in the chat and the chatter without reload, and the systray counter rises. The salesperson
  * answers with a canned response; the ticks move to "read" without reload.
- * Fixtures and final assertions: whatsapp_crm/tests/test_inbox_ui.py.
+ * Then they log an internal note beside the reply. Fixtures and final assertions:
+ * whatsapp_crm/tests/test_inbox_ui.py.
  */
 const QUESTION = "Can I get a price for the blue one?";
 const ANSWER = "Our sofas start at 499 EUR.";
@@ -25,8 +26,27 @@ async function customerWrites(body) {
     });
 }
 
-registry.category("web_tour.tours").add("whatsapp_crm_live_tour", {
-    steps: () => [
+const NOTE = "Call her back about the delivery date";
+
+function noWhatsappIds() {
+    // a user never reads Meta's message ids, on a phone's screen neither
+    const shown = document.body.innerText;
+    if (shown.includes("wamid.")) {
+        throw new Error(`A WhatsApp message id is visible: ${shown.slice(shown.indexOf("wamid."), 60)}`);
+    }
+}
+
+function liveSteps({ mobile = false } = {}) {
+    const layout = mobile
+        ? [
+              {
+                  content: "Odoo's mobile layout: the burger menu shows (only below the md breakpoint)",
+                  trigger: ".o_main_navbar .o_mobile_menu_toggle",
+              },
+          ]
+        : [];
+    return [
+        ...layout,
         {
             content: "The lead's chatter has a WhatsApp button",
             trigger: ".o-mail-Chatter .o_whatsapp_crm_chatter_button",
@@ -39,6 +59,7 @@ registry.category("web_tour.tours").add("whatsapp_crm_live_tour", {
         {
             content: "The chat shows the earlier message",
             trigger: ".o_whatsapp_crm_chat .o_whatsapp_crm_bubble_in:contains('Do you have the sofa in blue?')",
+            ...(mobile ? { run: noWhatsappIds } : {}),
         },
         {
             content: "Nothing unread yet",
@@ -84,6 +105,38 @@ registry.category("web_tour.tours").add("whatsapp_crm_live_tour", {
             content: "The answer's ticks move to read without reload",
             trigger: `.o_whatsapp_crm_bubble_out:contains('${ANSWER}') .o_whatsapp_crm_tick[data-state=read]`,
             timeout: 20000,
+            ...(mobile ? { run: noWhatsappIds } : {}),
         },
-    ],
+        {
+            content: "Beside Send, log an internal note",
+            trigger: ".o_whatsapp_crm_chat button.o_whatsapp_crm_note_toggle",
+            run: "click",
+        },
+        {
+            content: "Write the note",
+            trigger: ".o_whatsapp_crm_chat .o_whatsapp_crm_reply_note textarea.o_whatsapp_crm_note_input",
+            run: `edit ${NOTE}`,
+        },
+        {
+            content: "Log it",
+            trigger: ".o_whatsapp_crm_chat button.o_whatsapp_crm_log_note",
+            run: "click",
+        },
+        {
+            content: "The note shows in the chat as a note, not as a message to the customer",
+            trigger: `.o_whatsapp_crm_chat .o_whatsapp_crm_note:contains('${NOTE}')`,
+            ...(mobile ? { run: noWhatsappIds } : {}),
+        },
+        {
+            content: "The reply box is back to WhatsApp",
+            trigger: ".o_whatsapp_crm_chat textarea.o_whatsapp_crm_input:not(.o_whatsapp_crm_note_input)",
+        },
+    ];
+}
+
+registry.category("web_tour.tours").add("whatsapp_crm_live_tour", { steps: () => liveSteps() });
+
+/** The same, in the mobile layout (a phone's screen), where no WhatsApp id may be seen. */
+registry.category("web_tour.tours").add("whatsapp_crm_live_mobile_tour", {
+    steps: () => liveSteps({ mobile: true }),
 });
