@@ -124,13 +124,7 @@ class CrmWhatsappMessage(models.Model):
             "referral_data": referral or False,
             "payload": message,
         }
-        if kind in MEDIA_TYPES and content.get("id"):
-            values.update(
-                media_id=content["id"],
-                media_mimetype=content.get("mime_type"),
-                media_filename=wp.media_filename(kind, content),
-                media_state="pending",
-            )
+        values.update(self._media_values(kind, content))
         if message.get("errors"):
             first = message["errors"][0]
             first = message["errors"][0] if isinstance(message["errors"][0], dict) else {}
@@ -147,6 +141,18 @@ class CrmWhatsappMessage(models.Model):
         if values.get("media_state") == "pending":
             self._trigger_media_cron()
         return record
+
+    @api.model
+    def _media_values(self, kind, content):
+        """The values of a message whose media (Meta's ``content`` of type ``kind``) is to download."""
+        if kind not in MEDIA_TYPES or not content.get("id"):
+            return {}
+        return {
+            "media_id": content["id"],
+            "media_mimetype": content.get("mime_type"),
+            "media_filename": wp.media_filename(kind, content),
+            "media_state": "pending",
+        }
 
     def _mark_original(self, original):
         """An edit or a deletion by the customer shows on the message it changes."""
@@ -318,14 +324,8 @@ class CrmWhatsappMessage(models.Model):
                 "timestamp": when,
                 "payload": echo,
             }
-            if kind in MEDIA_TYPES and content.get("id"):
-                # downloaded as a customer's media is: the photo sent from the phone shows in the thread
-                values.update(
-                    media_id=content["id"],
-                    media_mimetype=content.get("mime_type"),
-                    media_filename=wp.media_filename(kind, content),
-                    media_state="pending",
-                )
+            # downloaded as a customer's media is: the photo sent from the phone shows in the thread
+            values.update(self._media_values(kind, content))
             self.create(values)  # posted in the thread as our outbound messages are
             conversation._register_outbound(when)
             if values.get("media_state") == "pending":
