@@ -20,13 +20,19 @@ class CrmWhatsappConversation(models.Model):
 
     @api.model
     def _whatsapp_on_inbound(self, messages):
-        """Reporting's part of the inbound hook: survey answers first, then session facts."""
         result = super()._whatsapp_on_inbound(messages)
         # sudo: facts are written by the system, whoever's messages they are
-        Session = self.env["crm.whatsapp.session"].sudo()
-        answers = Session._csat_parse_answers(messages.sudo())
-        Session._register_inbound(messages.sudo() - answers)
+        self.sudo()._whatsapp_report_inbound(messages.sudo())
         return result
+
+    @api.model
+    def _whatsapp_report_inbound(self, messages):
+        """Reporting's part of the inbound hook: survey answers first, then session facts, then
+        the messages' counts (after the hook's other extensions: a new chat is assigned by now)."""
+        Session = self.env["crm.whatsapp.session"]
+        answers = Session._csat_parse_answers(messages)
+        Session._register_inbound(messages - answers)
+        messages.filtered(lambda m: m.direction == "inbound")._report_count_inbound()
 
     def write(self, vals):
         result = super().write(vals)

@@ -9,6 +9,10 @@ class CrmWhatsappReportMixin(models.AbstractModel):
     _name = "crm.whatsapp.report.mixin"
     _description = "WhatsApp Report"
     _auto = False
+    # {rate field: (numerator, denominator)}: aggregated as 100 * SUM(numerator) / SUM(denominator)
+    _ratio_fields = {}
+    # a report whose rows count several records each: "Count" sums this column
+    _count_field = None
 
     def _query(self):
         """The SELECT of the view (an ``SQL``)."""
@@ -29,7 +33,15 @@ class CrmWhatsappReportMixin(models.AbstractModel):
 
     @api.model
     def _read_group_select(self, aggregate_spec, query):
+        if aggregate_spec == "__count" and self._count_field:
+            return SQL("COALESCE(SUM(%s), 0)", self._field_to_sql(self._table, self._count_field, query))
         fname, _property, func = parse_read_group_spec(aggregate_spec)
+        if fname in self._ratio_fields:
+            super()._read_group_select(f"{fname}:max", query)  # the field exists and may be read
+            numerator, denominator = (
+                self._field_to_sql(self._table, name, query) for name in self._ratio_fields[fname]
+            )
+            return SQL("(100.0 * SUM(%s) / NULLIF(SUM(%s), 0))::float8", numerator, denominator)
         if func != "median":
             return super()._read_group_select(aggregate_spec, query)
         super()._read_group_select(f"{fname}:max", query)  # the field exists and may be read

@@ -31,6 +31,9 @@ from . import test_whatsapp_cloud_api
 from . import test_reporting_sessions
 from . import test_reporting_csat
 from . import test_reporting_reports
+from . import test_reporting_message_stats
+from . import test_reporting_dashboard_ui
+from . import test_reporting_performance
 from . import test_inbox
 from . import test_inbox_ui
 from . import test_inbox_notes

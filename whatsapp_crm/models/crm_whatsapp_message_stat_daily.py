@@ -1,0 +1,56 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+from .crm_whatsapp_message import MESSAGE_TYPES
+from .crm_whatsapp_message_stat import KEY_COLUMNS
+
+
+class CrmWhatsappMessageStatDaily(models.Model):
+    """The hourly message counts added up per day of the account's working hours' time zone.
+
+    Kept by the same upserts as ``crm.whatsapp.message.stat``: the messages report reads these
+    (about ten times fewer rows) unless it groups or filters by hour or day of week.
+    """
+
+    _name = "crm.whatsapp.message.stat.daily"
+    _description = "WhatsApp Daily Message Count"
+    _log_access = False
+    _order = "date desc, id desc"
+
+    date = fields.Datetime("Day", required=True, readonly=True, help="Midnight of the account's time zone (in UTC).")
+    direction = fields.Selection([("inbound", "Inbound"), ("outbound", "Outbound")], required=True, readonly=True)
+    message_type = fields.Selection(MESSAGE_TYPES, "Type", required=True, readonly=True)
+    state = fields.Char("Status", required=True, readonly=True)
+    account_id = fields.Many2one("crm.whatsapp.account", required=True, readonly=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
+    user_id = fields.Many2one("res.users", "Agent", readonly=True, ondelete="set null")
+    team_id = fields.Many2one("crm.team", "Sales Team", readonly=True, ondelete="set null")
+    template_id = fields.Many2one("crm.whatsapp.template", readonly=True, ondelete="set null")
+    error_code = fields.Integer(readonly=True)
+    is_automatic = fields.Boolean("Automatic", readonly=True)
+    message_count = fields.Integer("Messages", readonly=True)
+
+    def init(self):
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) NULLS NOT DISTINCT",
+                SQL.identifier(f"{self._table}_key_unique"),
+                SQL.identifier(self._table),
+                SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS),
+            )
+        )
+        # messages stored before the counts were kept (an update of the module): counted once
+        self.env.cr.execute(
+            SQL(
+                "SELECT NOT EXISTS (SELECT 1 FROM %s) AND EXISTS (SELECT 1 FROM crm_whatsapp_message)",
+                SQL.identifier(self._table),
+            )
+        )
+        if self.env.cr.fetchone()[0]:
+            self.env.cr.execute(
+                """UPDATE crm_whatsapp_message m
+                      SET report_user_id = COALESCE(m.author_id, c.user_id), report_team_id = c.team_id
+                     FROM crm_whatsapp_conversation c
+                    WHERE c.id = m.conversation_id AND m.report_user_id IS NULL AND m.report_team_id IS NULL"""
+            )
+            self.env["crm.whatsapp.message.stat"]._rebuild()
