@@ -16,8 +16,6 @@ Figures are printed; nothing is asserted: machines are noisy, compare ratios wit
 import argparse
 import concurrent.futures
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import statistics
@@ -25,11 +23,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-import xmlrpc.client
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as common
 import dev
+from bench_common import wait_until_up  # also the other benchmarks' import
 
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "300000000000001"
@@ -37,41 +36,13 @@ WABA_ID = "300000000000002"
 
 
 def text_payload(sender, index):
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_NUMBER_ID},
-                            "contacts": [{"profile": {"name": f"Bench Customer {sender}"}, "wa_id": sender}],
-                            "messages": [
-                                {
-                                    "from": sender,
-                                    "id": f"wamid.BENCH{sender}{index:06d}",
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": f"Hello, message {index}"},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    wamid, name = f"wamid.BENCH{sender}{index:06d}", f"Bench Customer {sender}"
+    return common.text_payload(sender, wamid, name, f"Hello, message {index}", PHONE_NUMBER_ID, WABA_ID)
 
 
 def post_webhook(url, payload):
     body = json.dumps(payload, ensure_ascii=True).encode()
-    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
-    )
+    request = urllib.request.Request(url, data=body, headers=common.signed_headers(body, APP_SECRET))
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
@@ -109,41 +80,12 @@ def run_batch(url, payloads, concurrency):
     return latencies, errors
 
 
-def wait_processed(rpc, database, uid, seconds=300):
+def wait_processed(call, seconds=300):
     """Until the webhook events are processed (or ``seconds``)."""
     deadline = time.monotonic() + seconds
     pending = [("state", "=", "pending")]
-    while time.monotonic() < deadline and rpc.execute_kw(
-        database, uid, "admin", "crm.whatsapp.webhook.event", "search_count", [pending]
-    ):
+    while time.monotonic() < deadline and call("crm.whatsapp.webhook.event", "search_count", pending):
         time.sleep(0.5)
-
-
-def wait_until_up(url, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def odoo_server(database, port):
-    odoo_bin = dev.find_odoo()
-    dev.check_postgres()
-    subprocess.run(["dropdb", "--if-exists", database], check=False, capture_output=True)
-    base = [odoo_bin, "-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", "--log-level=warn"]
-    print("Installing whatsapp_crm on a fresh database...", flush=True)
-    subprocess.run([*base, "-i", dev.MODULE, "--without-demo=all", "--stop-after-init"], check=True)
-    server = subprocess.Popen([*base, f"--http-port={port}", "--workers=0", "--max-cron-threads=1"])
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/web/login", seconds=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        subprocess.run(["dropdb", "--if-exists", database], check=False)
 
 
 def main():
@@ -156,61 +98,48 @@ def main():
     args = parser.parse_args()
 
     database = f"whatsapp_crm_bench_{os.getpid()}"
-    with odoo_server(database, dev.free_port()) as base_url:
-        rpc = xmlrpc.client.ServerProxy(f"{base_url}/xmlrpc/2/object")
-        uid = xmlrpc.client.ServerProxy(f"{base_url}/xmlrpc/2/common").authenticate(database, "admin", "admin", {})
-        rpc.execute_kw(
-            database,
-            uid,
-            "admin",
-            "crm.whatsapp.account",
-            "create",
-            [
-                {
-                    "name": "Bench",
-                    "waba_id": WABA_ID,
-                    "phone_number_id": PHONE_NUMBER_ID,
-                    "access_token": "bench",
-                    "app_secret": APP_SECRET,
-                    "api_base_url": "http://127.0.0.1:9",
-                    "lead_policy": "no_open_lead",
-                }
-            ],
-        )
-        url = f"{base_url}/{dev.MODULE}/webhook"
-        senders = [f"4915{index:08d}" for index in range(args.senders)]
-        payloads = [text_payload(senders[i % len(senders)], i) for i in range(args.messages)]
-        post_webhook(url, text_payload("49150000000", 0))  # warm-up: routing map, caches
+    try:
+        with common.odoo_server(database, "--workers=0", "--max-cron-threads=1", install=True) as port:
+            measure(database, port, args)
+    finally:
+        common.drop_database(database)
 
-        started = time.perf_counter()
-        latencies, errors = run_batch(url, payloads, 1)
-        elapsed = time.perf_counter() - started
-        describe("webhook ack, sequential", latencies, errors)
-        print(f"  throughput: {len(latencies) / elapsed:.1f} messages/s")
 
-        more = [text_payload(senders[i % len(senders)], args.messages + i) for i in range(args.messages)]
-        started = time.perf_counter()
-        latencies, errors = run_batch(url, more, args.concurrency)
-        elapsed = time.perf_counter() - started
-        describe(f"webhook ack, {args.concurrency} concurrent", latencies, errors)
-        print(f"  throughput: {len(latencies) / elapsed:.1f} messages/s")
+def measure(database, port, args):
+    base_url = f"http://127.0.0.1:{port}"
+    call = common.rpc_caller(port, database)
+    common.create_account(call, PHONE_NUMBER_ID, WABA_ID, APP_SECRET)
+    url = f"{base_url}/{dev.MODULE}/webhook"
+    senders = [f"4915{index:08d}" for index in range(args.senders)]
+    payloads = [text_payload(senders[i % len(senders)], i) for i in range(args.messages)]
+    post_webhook(url, text_payload("49150000000", 0))  # warm-up: routing map, caches
 
-        latencies, errors = run_batch(url, payloads[: args.messages // 2], 1)
-        describe("duplicate delivery ack", latencies, errors)
+    started = time.perf_counter()
+    latencies, errors = run_batch(url, payloads, 1)
+    elapsed = time.perf_counter() - started
+    describe("webhook ack, sequential", latencies, errors)
+    print(f"  throughput: {len(latencies) / elapsed:.1f} messages/s")
 
-        wait_processed(rpc, database, uid)  # the lane crons process what the webhook acknowledged
-        counts = {
-            model: rpc.execute_kw(database, uid, "admin", model, "search_count", [[]])
-            for model in ("crm.whatsapp.message", "crm.whatsapp.conversation", "crm.whatsapp.webhook.event")
-        }
-        expected = f"{2 * args.messages + 1} messages and {args.senders + 1} conversations, warm-up included"
-        print(f"stored: {counts} (expected {expected})")
+    more = [text_payload(senders[i % len(senders)], args.messages + i) for i in range(args.messages)]
+    started = time.perf_counter()
+    latencies, errors = run_batch(url, more, args.concurrency)
+    elapsed = time.perf_counter() - started
+    describe(f"webhook ack, {args.concurrency} concurrent", latencies, errors)
+    print(f"  throughput: {len(latencies) / elapsed:.1f} messages/s")
 
-        def call(model, method, *call_args, **kwargs):
-            return rpc.execute_kw(database, uid, "admin", model, method, list(call_args), kwargs)
+    latencies, errors = run_batch(url, payloads[: args.messages // 2], 1)
+    describe("duplicate delivery ack", latencies, errors)
 
-        with emulator(url, args.throughput) as emulator_url:
-            bench_outbound(call, url, emulator_url, args)
+    wait_processed(call)  # the lane crons process what the webhook acknowledged
+    counts = {
+        model: call(model, "search_count", [])
+        for model in ("crm.whatsapp.message", "crm.whatsapp.conversation", "crm.whatsapp.webhook.event")
+    }
+    expected = f"{2 * args.messages + 1} messages and {args.senders + 1} conversations, warm-up included"
+    print(f"stored: {counts} (expected {expected})")
+
+    with emulator(url, args.throughput) as emulator_url:
+        bench_outbound(call, url, emulator_url, args)
 
 
 @contextlib.contextmanager
@@ -241,8 +170,7 @@ def emulator(webhook_url, throughput):
 def bench_outbound(call, webhook_url, emulator_url, args):
     recipients = [f"4916{index:08d}" for index in range(args.recipients)]
     run_batch(webhook_url, [text_payload(wa_id, 900000) for wa_id in recipients], args.concurrency)
-    while call("crm.whatsapp.webhook.event", "search_count", [("state", "=", "pending")]):
-        time.sleep(0.5)  # the lane crons create the conversations
+    wait_processed(call)  # the lane crons create the conversations
     conversation_ids = call("crm.whatsapp.conversation", "search", [("wa_id", "in", recipients)])
     account_id = call("crm.whatsapp.account", "search", [], limit=1)[0]
     limits = {"api_base_url": emulator_url, "throughput_limit": args.throughput}

@@ -15,12 +15,12 @@ the target (<= 300 ms). Figures only: nothing is asserted.
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as common
 import dev
 
 TARGET_MS = 300
@@ -39,40 +39,11 @@ LIST_FIELDS = {
 WORDS = ["sofa", "price", "delivery", "invoice", "blue", "armchair", "discount", "warranty", "table", "lamp"]
 
 
-def database_exists(name):
-    probe = subprocess.run(
-        ["psql", "-d", "postgres", "-Atc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return probe.stdout.strip() == "1"
-
-
-def install(odoo_bin, database):
-    print(f"Installing whatsapp_crm on {database} (without demo data)...", flush=True)
-    subprocess.run(
-        [
-            odoo_bin,
-            "-d",
-            database,
-            f"--addons-path={dev.addons_path(odoo_bin)}",
-            "-i",
-            dev.MODULE,
-            "--without-demo=all",
-            "--stop-after-init",
-            "--log-level=warn",
-            f"--http-port={dev.free_port()}",
-        ],
-        check=True,
-    )
-
-
 def odoo_env(odoo_bin, database):
     sys.path.insert(0, str(Path(odoo_bin).resolve().parent))
     import odoo  # noqa: PLC0415 (found through odoo-bin)
 
-    odoo.tools.config.parse_config(["-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", "--log-level=warn"])
+    odoo.tools.config.parse_config(common.odoo_command(odoo_bin, database)[1:])
     return odoo, odoo.modules.registry.Registry(database)
 
 
@@ -232,9 +203,8 @@ def main():
     args = parser.parse_args()
     odoo_bin = dev.find_odoo()
     dev.check_postgres()
-    if not args.keep or not database_exists(args.database):
-        subprocess.run(["dropdb", "--if-exists", args.database], check=False)
-        install(odoo_bin, args.database)
+    if not args.keep or not common.database_exists(args.database):
+        common.install_fresh(odoo_bin, args.database)
     odoo, registry = odoo_env(odoo_bin, args.database)
     try:
         with registry.cursor() as cr:
@@ -243,7 +213,7 @@ def main():
     finally:
         if not args.keep:
             odoo.sql_db.close_all()
-            subprocess.run(["dropdb", "--if-exists", args.database], check=False)
+            common.drop_database(args.database)
     print(f"\n{failed} of 6 over target" if failed else "\nAll within target.")
     return 0
 

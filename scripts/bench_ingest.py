@@ -21,22 +21,18 @@ Figures are printed; nothing is asserted. The machine's load matters: compare wi
 
 import argparse
 import concurrent.futures
-import contextlib
-import hashlib
-import hmac
 import http.client
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
-import xmlrpc.client
 from pathlib import Path
 
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as common
 import dev
 from bench_ingest_probes import probe_profile, probe_queries
 
@@ -47,40 +43,8 @@ RATES = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500, 600, 800)
 
 
 def payload(sender, index, name=None):
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550100", "phone_number_id": PHONE_NUMBER_ID},
-                            "contacts": [{"profile": {"name": name or f"Bench {sender}"}, "wa_id": sender}],
-                            "messages": [
-                                {
-                                    "from": sender,
-                                    "id": f"wamid.BENCH{sender}x{index:07d}",
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": f"Hello, message {index}"},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-
-
-def signed(body):
-    return {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest(),
-    }
+    wamid, body = f"wamid.BENCH{sender}x{index:07d}", f"Hello, message {index}"
+    return common.text_payload(sender, wamid, name or f"Bench {sender}", body, PHONE_NUMBER_ID, WABA_ID)
 
 
 class Client:
@@ -153,37 +117,11 @@ def ceiling(client, make_request, seconds, label):
     return best
 
 
-@contextlib.contextmanager
 def odoo(database, cron_threads, install=False):
-    odoo_bin = dev.find_odoo()
-    port, gevent_port = dev.free_port(), dev.free_port()
-    base = [odoo_bin, "-d", database, f"--addons-path={dev.addons_path(odoo_bin)}", "--log-level=warn"]
-    if install:
-        dev.check_postgres()
-        subprocess.run(["dropdb", "--if-exists", database], check=False, capture_output=True)
-        print("Installing whatsapp_crm on a fresh database...", flush=True)
-        subprocess.run([*base, "-i", dev.MODULE, "--without-demo=all", "--stop-after-init"], check=True)
-    server = subprocess.Popen(
-        [
-            *base,
-            f"--http-port={port}",
-            f"--gevent-port={gevent_port}",
-            "--workers=2",
-            f"--max-cron-threads={cron_threads}",
-            "--db_maxconn=16",
-        ]
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if Client(port, 1).request("GET", "/web/health") == 200:
-                    break
-            time.sleep(0.3)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    """Odoo in prefork on ``database``: yields its port."""
+    options = ["--workers=2", f"--max-cron-threads={cron_threads}", "--db_maxconn=16"]
+    options.append(f"--gevent-port={dev.free_port()}")
+    return common.odoo_server(database, *options, install=install, start_seconds=90, stop_seconds=60)
 
 
 class Database:
@@ -224,31 +162,11 @@ class Database:
 
 
 def setup(database, port):
-    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/xmlrpc/2/object")
-    uid = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/xmlrpc/2/common").authenticate(
-        database, "admin", "admin", {}
-    )
-
-    def call(model, method, *args, **kwargs):
-        return rpc.execute_kw(database, uid, "admin", model, method, list(args), kwargs)
-
+    call = common.rpc_caller(port, database)
     salesman = call("res.users", "create", {"name": "Bench Sales", "login": "bench_sales"})
     team = call("crm.team", "create", {"name": "Bench team", "user_id": salesman})
-    call(
-        "crm.whatsapp.account",
-        "create",
-        {
-            "name": "Bench",
-            "waba_id": WABA_ID,
-            "phone_number_id": PHONE_NUMBER_ID,
-            "access_token": "bench",
-            "app_secret": APP_SECRET,
-            "api_base_url": "http://127.0.0.1:9",
-            "lead_policy": "no_open_lead",
-            "team_id": team,
-            "user_ids": [(6, 0, [salesman])],
-        },
-    )
+    values = {"team_id": team, "user_ids": [(6, 0, [salesman])]}
+    common.create_account(call, PHONE_NUMBER_ID, WABA_ID, APP_SECRET, **values)
     # Odoo's IAP enrichment fails without internet: off, as in demos
     Database(database).one("UPDATE ir_cron SET active = false WHERE cron_name ILIKE '%%enrich%%' RETURNING 1")
 
@@ -257,7 +175,8 @@ def webhook_request(senders, offset):
     def make(index):
         sender = senders[index % len(senders)]
         body = json.dumps(payload(sender, offset + index)).encode()
-        return "POST", f"/{dev.MODULE}/webhook", body, signed(body), f"wamid.BENCH{sender}x{offset + index:07d}"
+        headers = common.signed_headers(body, APP_SECRET)
+        return "POST", f"/{dev.MODULE}/webhook", body, headers, f"wamid.BENCH{sender}x{offset + index:07d}"
 
     return make
 
@@ -363,7 +282,7 @@ def main():
             print("Throughput, 2 cron workers", flush=True)
             figures["throughput_2"] = measure_throughput(client, db, args.throughput_seconds, 2_000_000)
     finally:
-        subprocess.run(["dropdb", "--if-exists", database], check=False)
+        common.drop_database(database)
     report(figures)
 
 

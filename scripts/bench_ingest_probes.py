@@ -2,9 +2,8 @@
 queries of each path, counted as ``assertQueryCount`` counts them, and where a batch's time goes."""
 
 import json
-import subprocess
 
-import dev
+from bench_common import odoo_shell
 
 PROBE_HEAD = r"""
 import cProfile, io, json, pstats, time
@@ -102,28 +101,9 @@ env.cr.rollback()
 )
 
 
-def _shell(database, code):
-    odoo_bin = dev.find_odoo()
-    return subprocess.run(
-        [
-            odoo_bin,
-            "shell",
-            "-d",
-            database,
-            f"--addons-path={dev.addons_path(odoo_bin)}",
-            "--log-level=warn",
-            "--no-http",
-        ],
-        input=code,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def probe_queries(database, phone, waba):
     """``{path: queries}``: the acknowledgement, a known and a new customer's text, a plain post."""
-    result = _shell(database, QUERY_PROBE % {"phone": phone, "waba": waba})
+    result = odoo_shell(database, QUERY_PROBE % {"phone": phone, "waba": waba})
     line = next((line for line in result.stdout.splitlines() if line.startswith("QUERIES ")), None)
     if not line:
         print(result.stdout[-2000:], result.stderr[-2000:])
@@ -133,6 +113,8 @@ def probe_queries(database, phone, waba):
 
 def probe_profile(database, phone, waba, customers=100, lines=25):
     """Print where the time of a batch of known, then new, customers' texts goes (cProfile)."""
-    result = _shell(database, PROFILE_PROBE % {"phone": phone, "waba": waba, "customers": customers, "lines": lines})
+    result = odoo_shell(
+        database, PROFILE_PROBE % {"phone": phone, "waba": waba, "customers": customers, "lines": lines}
+    )
     text = result.stdout[result.stdout.find("PROFILE ") :] if "PROFILE " in result.stdout else result.stderr[-2000:]
     print(text, flush=True)
