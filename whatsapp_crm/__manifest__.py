@@ -73,7 +73,6 @@
             "whatsapp_crm/static/tests/tours/**/*",
         ],
     },
-    "post_init_hook": "_post_init_count_messages",
     "installable": True,
     "application": False,
 }

@@ -5,8 +5,10 @@ import hmac
 import itertools
 import json
 from contextlib import contextmanager
+from datetime import timedelta
 from unittest.mock import patch
 
+from odoo import fields
 from odoo.tests import common
 
 from ..tools.whatsapp_cloud_api import WhatsAppApiError, WhatsAppCloudApi
@@ -74,6 +76,57 @@ class WhatsappCase(common.TransactionCase):
         cls.user_manager = common.new_test_user(
             cls.env, login="wa_manager", groups="sales_team.group_sale_manager", name="Manny Manager"
         )
+
+    @classmethod
+    def _create_customer_chat(cls, partner_values, body, post=False):
+        """The tours' customer, her opportunity with the salesperson and their open conversation, in
+        which she wrote ``body`` an hour ago (posted in the lead's chatter with ``post``, as the
+        webhook does): sets ``partner``, ``lead`` and ``conversation``, returns the message."""
+        cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", **partner_values})
+        cls.lead = cls.env["crm.lead"].create(
+            {
+                "name": "Sofas for the lobby",
+                "type": "opportunity",
+                "partner_id": cls.partner.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+            }
+        )
+        received_at = fields.Datetime.now() - timedelta(hours=1)
+        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
+            {
+                "account_id": cls.account.id,
+                "wa_id": "32470123456",
+                "partner_id": cls.partner.id,
+                "lead_id": cls.lead.id,
+                "user_id": cls.user_salesman.id,
+                "team_id": cls.team.id,
+                "state": "open",
+                "last_inbound_at": received_at,
+                "last_message_at": received_at,
+            }
+        )
+        values = {
+            "account_id": cls.account.id,
+            "conversation_id": cls.conversation.id,
+            "partner_id": cls.partner.id,
+            "lead_id": cls.lead.id,
+            "direction": "inbound",
+            "state": "received",
+            "message_type": "text",
+            "wamid": new_wamid(),
+            "body": body,
+            "timestamp": received_at,
+        }
+        if post:
+            values["mail_message_id"] = (
+                cls.lead.with_context(mail_notify_force_send=False)
+                .message_post(
+                    body=body, author_id=cls.partner.id, message_type="comment", subtype_xmlid="mail.mt_comment"
+                )
+                .id
+            )
+        return cls.env["crm.whatsapp.message"].create(values)
 
     # Graph API mock
     @contextmanager

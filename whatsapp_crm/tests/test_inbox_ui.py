@@ -1,17 +1,15 @@
 """In headless Chromium, as the least-privileged salesperson: the chat is live, on a desktop's
 screen and on a phone's."""
 
-from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import fields
 from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.bus.models.bus import dispatch, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 
-from .common import WhatsappCase, WhatsappEmulatorMixin, new_wamid
+from .common import WhatsappCase, WhatsappEmulatorMixin
 
 CUSTOMER_WA_ID = "32470123456"
 NOTE = "Call her back about the delivery date"
@@ -43,43 +41,7 @@ class TestInboxUi(HttpCase, WhatsappCase, WhatsappEmulatorMixin):
         # no cron runs during a tour: the webhook's wake-up applies the deliveries at once
         Event = type(cls.env["crm.whatsapp.webhook.event"])
         cls.startClassPatcher(patch.object(Event, "_wake", lambda self, lane: self._cron_process()))
-        cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "mobile": "+32 470 12 34 56"})
-        cls.lead = cls.env["crm.lead"].create(
-            {
-                "name": "Sofas for the lobby",
-                "type": "opportunity",
-                "partner_id": cls.partner.id,
-                "user_id": cls.user_salesman.id,
-                "team_id": cls.team.id,
-            }
-        )
-        received_at = fields.Datetime.now() - timedelta(hours=1)
-        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
-            {
-                "account_id": cls.account.id,
-                "wa_id": CUSTOMER_WA_ID,
-                "partner_id": cls.partner.id,
-                "lead_id": cls.lead.id,
-                "user_id": cls.user_salesman.id,
-                "team_id": cls.team.id,
-                "state": "open",
-                "last_inbound_at": received_at,
-                "last_message_at": received_at,
-            }
-        )
-        cls.env["crm.whatsapp.message"].create(
-            {
-                "account_id": cls.account.id,
-                "conversation_id": cls.conversation.id,
-                "partner_id": cls.partner.id,
-                "lead_id": cls.lead.id,
-                "direction": "inbound",
-                "state": "received",
-                "wamid": new_wamid(),
-                "body": "Do you have the sofa in blue?",
-                "timestamp": received_at,
-            }
-        )
+        cls._create_customer_chat({"mobile": "+32 470 12 34 56"}, "Do you have the sofa in blue?")
         cls.conversation.unread_count = 0
         cls.env["crm.whatsapp.canned.response"].create(
             {"shortcut": "price", "body": "Our sofas start at 499 EUR.", "scope": "all", "user_id": cls.user_manager.id}

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
-from .common import WhatsappCase, new_wamid
+from .common import WhatsappCase
 
 
 @tagged("post_install", "-at_install", "whatsapp_crm")
@@ -13,30 +13,8 @@ class TestUi(HttpCase, WhatsappCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.partner = cls.env["res.partner"].create({"name": "Ines Tour", "phone": "+32 470 12 34 56"})
-        cls.lead = cls.env["crm.lead"].create(
-            {
-                "name": "Sofas for the lobby",
-                "type": "opportunity",
-                "partner_id": cls.partner.id,
-                "user_id": cls.user_salesman.id,
-                "team_id": cls.team.id,
-            }
-        )
-        received_at = fields.Datetime.now() - timedelta(hours=1)
-        cls.conversation = cls.env["crm.whatsapp.conversation"].create(
-            {
-                "account_id": cls.account.id,
-                "wa_id": "32470123456",
-                "partner_id": cls.partner.id,
-                "lead_id": cls.lead.id,
-                "user_id": cls.user_salesman.id,
-                "team_id": cls.team.id,
-                "state": "open",
-                "last_inbound_at": received_at,
-                "last_message_at": received_at,
-            }
-        )
+        body = "Do you have the sofa in blue?"
+        cls.inbound = cls._create_customer_chat({"phone": "+32 470 12 34 56"}, body, post=True)
         cls.template = cls.env["crm.whatsapp.template"].create(
             {
                 "name": "quote_ready",
@@ -48,26 +26,6 @@ class TestUi(HttpCase, WhatsappCase):
                     Command.create({"placeholder": "1", "field_path": "partner_id.name"}),
                     Command.create({"placeholder": "2", "field_path": "name"}),
                 ],
-            }
-        )
-        body = "Do you have the sofa in blue?"
-        # as the webhook does: posted by the customer in the lead's chatter
-        post = cls.lead.with_context(mail_notify_force_send=False).message_post(
-            body=body, author_id=cls.partner.id, message_type="comment", subtype_xmlid="mail.mt_comment"
-        )
-        cls.inbound = cls.env["crm.whatsapp.message"].create(
-            {
-                "account_id": cls.account.id,
-                "conversation_id": cls.conversation.id,
-                "partner_id": cls.partner.id,
-                "lead_id": cls.lead.id,
-                "direction": "inbound",
-                "state": "received",
-                "message_type": "text",
-                "wamid": new_wamid(),
-                "body": body,
-                "timestamp": received_at,
-                "mail_message_id": post.id,
             }
         )
 
