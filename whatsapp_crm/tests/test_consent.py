@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
-from .common import PHONE_NUMBER_ID, new_wamid
+from .common import new_wamid
 from .webhook_common import CUSTOMER_WA_ID, WebhookCase
 
 CUSTOMER_NUMBER = f"+{CUSTOMER_WA_ID}"
@@ -186,26 +186,10 @@ class TestConsentPolicy(ConsentCase):
             self.assertEqual(promo.state, "sent", promo.error_message)
 
     def test_meta_preferences_record_consent(self):
-        def preference(value):
-            return {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
-                "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
-                "user_preferences": [
-                    {
-                        "wa_id": CUSTOMER_WA_ID,
-                        "detail": "User requested to stop marketing messages",
-                        "category": "marketing_messages",
-                        "value": value,
-                        "timestamp": int(time.time()),
-                    }
-                ],
-            }
-
-        self.post(self.envelope(preference("stop"), field="user_preferences"))
+        self.post(self.user_preferences("stop"))
         consent = self.consent("marketing")
         self.assertEqual((consent.state, consent.source), ("opt_out", "meta_preferences"))
-        self.post(self.envelope(preference("resume"), field="user_preferences"))
+        self.post(self.user_preferences("resume"))
         self.assertEqual(consent.state, "opt_in")
         self.assertEqual(consent.history_ids.mapped("source"), ["meta_preferences", "meta_preferences"])
 

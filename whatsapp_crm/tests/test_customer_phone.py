@@ -34,6 +34,30 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
             ready="!document.getElementById('phone').hidden",
         )
 
+    def _customer_chat(self, emulator, body):
+        """The customer wrote ``body`` from the phone: the conversation the webhook made of it."""
+        emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body=body)
+        self.process_webhooks()
+        return self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
+
+    def _send_answer(self, conversation, message_type, body, **values):
+        """An agent's answer in ``conversation``, sent to the emulator."""
+        message = self.env["crm.whatsapp.message"].create(
+            {
+                "account_id": self.account.id,
+                "conversation_id": conversation.id,
+                "partner_id": conversation.partner_id.id,
+                "lead_id": conversation.lead_id.id,
+                "author_id": self.env.uid,
+                "direction": "outbound",
+                "message_type": message_type,
+                "body": body,
+                **values,
+            }
+        )
+        message._send(raise_exception=True)
+        return message
+
     def test_message_typed_on_the_phone_arrives_in_odoo(self):
         emulator = self.start_emulator()
         text = "Dobar dan, imate li hrastov stol na zalihi?"
@@ -55,46 +79,18 @@ class TestCustomerPhone(WhatsappEmulatorMixin, HttpCase, WhatsappCase):
 
     def test_reply_from_odoo_shows_on_the_phone_with_its_ticks(self):
         emulator = self.start_emulator(auto_statuses=True, status_delay=0.05)
-        emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Imate li hrast?")
-        self.process_webhooks()
-        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
+        conversation = self._customer_chat(emulator, "Imate li hrast?")
         self.assertEqual(len(conversation), 1)
         answer = "Imamo, hrastov stol je na zalihi."
-        reply = self.env["crm.whatsapp.message"].create(
-            {
-                "account_id": self.account.id,
-                "conversation_id": conversation.id,
-                "partner_id": conversation.partner_id.id,
-                "lead_id": conversation.lead_id.id,
-                "author_id": self.env.uid,
-                "direction": "outbound",
-                "message_type": "text",
-                "body": answer,
-            }
-        )
-        reply._send(raise_exception=True)
+        reply = self._send_answer(conversation, "text", answer)
         self._open_phone(emulator, self._wait_for_bubble(".bubble.out:has(.ticks.read)", answer))
         self.assertEqual(emulator.sent_messages[reply.wamid]["to"], CUSTOMER)
 
     def test_tapping_a_reply_button_answers_the_business_message(self):
         emulator = self.start_emulator()
-        emulator.send_inbound("text", CUSTOMER, name="Ivana Horvat", body="Koje boje imate?")
-        self.process_webhooks()
-        conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER)])
-        question = self.env["crm.whatsapp.message"].create(
-            {
-                "account_id": self.account.id,
-                "conversation_id": conversation.id,
-                "partner_id": conversation.partner_id.id,
-                "lead_id": conversation.lead_id.id,
-                "author_id": self.env.uid,
-                "direction": "outbound",
-                "message_type": "interactive",
-                "body": "Hrast ili bijela?",
-                "buttons": [{"id": "oak", "title": "Hrast"}, {"id": "white", "title": "Bijela"}],
-            }
-        )
-        question._send(raise_exception=True)
+        conversation = self._customer_chat(emulator, "Koje boje imate?")
+        buttons = [{"id": "oak", "title": "Hrast"}, {"id": "white", "title": "Bijela"}]
+        question = self._send_answer(conversation, "interactive", "Hrast ili bijela?", buttons=buttons)
         code = """
             (function tap() {
                 const button = [...document.querySelectorAll(".bubble.out .buttons button")]

@@ -580,21 +580,7 @@ class TestWebhookController(WebhookCase):
         self.assertEqual(self.env["crm.whatsapp.webhook.event"].search([], limit=1).state, "done")
 
     def test_user_preferences_logged(self):
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": "Joana"}, "wa_id": CUSTOMER_WA_ID}],
-            "user_preferences": [
-                {
-                    "wa_id": CUSTOMER_WA_ID,
-                    "detail": "User requested to stop marketing messages",
-                    "category": "marketing_messages",
-                    "value": "stop",
-                    "timestamp": int(time.time()),
-                }
-            ],
-        }
-        self.post(self.envelope(value, field="user_preferences"))
+        self.post(self.user_preferences("stop"))
         conversation = self.env["crm.whatsapp.conversation"].search([("wa_id", "=", CUSTOMER_WA_ID)])
         self.assertTrue(conversation)
         self.assertIn("marketing_messages", conversation.message_ids[0].body)

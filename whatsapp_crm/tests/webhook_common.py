@@ -28,6 +28,23 @@ class WebhookPayloads:
             "messages": messages,
         }
 
+    def user_preferences(self, choice, wa_id=CUSTOMER_WA_ID):
+        """A ``user_preferences`` delivery: the customer's marketing messages ``choice`` (stop, resume)."""
+        preference = {
+            "wa_id": wa_id,
+            "detail": "User requested to stop marketing messages",
+            "category": "marketing_messages",
+            "value": choice,
+            "timestamp": int(time.time()),
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550199", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Joana"}, "wa_id": wa_id}],
+            "user_preferences": [preference],
+        }
+        return self.envelope(value, field="user_preferences")
+
     def inbound(self, kind, content, wa_id=CUSTOMER_WA_ID, wamid=None, timestamp=None, **extra):
         """A message object of type ``kind`` from ``wa_id``."""
         message = {
