@@ -239,6 +239,7 @@ class CrmWhatsappMessage(models.Model):
             body=plaintext2html(text),
             message_type="comment",
             subtype_xmlid="mail.mt_comment",
+            reply_to=False,  # nobody is e-mailed it: no reply address to compute
         )
 
     # ------------------------------------------------------------

@@ -242,11 +242,12 @@ class MailThread(models.AbstractModel):
         return conversation, False
 
     def _notify_get_recipients(self, message, msg_vals=False, **kwargs):
-        recipients = super()._notify_get_recipients(message, msg_vals, **kwargs)
         # a customer's WhatsApp message is a chat: the live push (crm_whatsapp_conversation_live.py)
         # shows it to the colleagues concerned, followers included; Odoo's notifications would
         # e-mail it, or push it a second time into Discuss' inbox, and send copies outside
-        return [] if self.env.context.get("whatsapp_crm_chat") else recipients
+        if self.env.context.get("whatsapp_crm_chat"):
+            return []
+        return super()._notify_get_recipients(message, msg_vals, **kwargs)
 
     def notify_cancel_by_type(self, notification_type):
         """The failure systray's "discard" of WhatsApp failures, as for e-mails."""
