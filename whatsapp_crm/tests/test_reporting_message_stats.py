@@ -163,3 +163,18 @@ class TestReportingMessageStats(ReportingCase):
         self.assertEqual(self.stored_rows(), kept)
         with self.assertRaises(AccessError):
             self.Stat.with_user(self.user_manager).action_rebuild()
+
+    def test_report_views_and_list(self):
+        Report = self.env["crm.whatsapp.report.message"].with_user(self.user_manager)
+        views = Report.get_views([(False, view) for view in ("pivot", "graph", "list", "search")])
+        self.assertEqual(set(views["views"]), {"pivot", "graph", "list", "search"})
+        self.customer_says("2026-01-12 09:00", "Hi", wa_id=ANNA)
+        self.customer_says("2026-01-12 09:20", "Anyone?", wa_id=ANNA)
+        self.agent_replies("2026-01-12 09:30", conversation=self.conversation(ANNA))
+        fields = ["date", "direction", "message_type", "state", "account_id", "user_id", "message_count"]
+        rows = Report.search_read([("account_id", "=", self.account.id)], fields)
+        self.assertEqual(
+            sorted((row["direction"], row["state"], row["message_count"]) for row in rows),
+            [("inbound", "received", 2), ("outbound", "sent", 1)],
+            "a line of the list counts the messages of one hour and kind",
+        )
