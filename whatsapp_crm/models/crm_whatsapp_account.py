@@ -268,24 +268,17 @@ class CrmWhatsappAccount(models.Model):
                 "token_invalid": False,
             }
         )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "title": _("Connection successful"),
-                "message": _(
-                    "%(url)s answered: %(number)s (%(name)s), %(quality)s, messaging limit: %(limit)s",
-                    url=url,
-                    number=self.display_phone_number,
-                    name=self.verified_name or "-",
-                    quality=self.quality_label or "-",
-                    limit=self.messaging_limit_label or "-",
-                ),
-                "sticky": False,
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+        return self._success_notification(
+            _("Connection successful"),
+            _(
+                "%(url)s answered: %(number)s (%(name)s), %(quality)s, messaging limit: %(limit)s",
+                url=url,
+                number=self.display_phone_number,
+                name=self.verified_name or "-",
+                quality=self.quality_label or "-",
+                limit=self.messaging_limit_label or "-",
+            ),
+        )
 
     def action_sync_templates(self):
         """Read the message templates of these accounts from WhatsApp and say what changed."""
@@ -293,18 +286,24 @@ class CrmWhatsappAccount(models.Model):
         for account in self:
             for key, count in self.env["crm.whatsapp.template"]._sync_account(account).items():
                 totals[key] += count
+        return self._success_notification(
+            _("Templates synchronized"),
+            _(
+                "%(accounts)s account(s): %(created)s templates created, %(updated)s updated, %(archived)s archived.",
+                accounts=len(self),
+                **totals,
+            ),
+        )
+
+    def _success_notification(self, title, message):
+        """A success notification, then the form reloaded with what the action changed."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "title": _("Templates synchronized"),
-                "message": _(
-                    "%(accounts)s account(s): %(created)s templates created, %(updated)s updated, "
-                    "%(archived)s archived.",
-                    accounts=len(self),
-                    **totals,
-                ),
+                "title": title,
+                "message": message,
                 "sticky": False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
