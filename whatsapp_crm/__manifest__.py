@@ -40,6 +40,7 @@
         "views/crm_lead_views.xml",
         "views/ir_actions_server_views.xml",
         "data/ir_cron_session_data.xml",
+        "data/ir_cron_report_data.xml",
         "views/crm_whatsapp_session_views.xml",
         "views/crm_team_views.xml",
         "views/crm_whatsapp_account_csat_views.xml",

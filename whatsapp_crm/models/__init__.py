@@ -41,3 +41,4 @@ from . import crm_whatsapp_message_inbox
 from . import crm_whatsapp_message_stat
 from . import crm_whatsapp_message_stat_daily
 from . import crm_whatsapp_message_report
+from . import crm_whatsapp_conversation_report

@@ -3,8 +3,10 @@
 The messages report reads this table instead of grouping every message. A message is counted
 when it is stored (outbound), or by the inbound hook once its chat is assigned (inbound); when its
 status, error or send time changes, its count moves from its old row to its new one. Each change
-is one upsert per batch of messages. ``_recount_query`` counts the same rows from the messages
-themselves: ``action_rebuild`` replaces the table with it.
+is one insert per batch of messages, of new (``pending``) rows only, so that concurrent workers
+never update the same row; a cron adds them up into one row per key every few minutes (the report
+sums rows either way). ``_recount_query`` counts the same rows from the messages themselves:
+``action_rebuild`` replaces the table with it.
 """
 
 from odoo import _, api, fields, models
@@ -40,6 +42,36 @@ MESSAGE_KEY_FIELDS = (
     "error_code",
     "is_automatic",
 )
+
+
+def create_key_index(cr, table):
+    """One compacted row per key (an empty agent, team or template is a key too); new rows are
+    pending until the compaction adds them to it."""
+    cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(f"{table}_key_unique")))
+    cr.execute(
+        SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) NULLS NOT DISTINCT WHERE NOT pending",
+            SQL.identifier(f"{table}_key_compacted"),
+            SQL.identifier(table),
+            SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS),
+        )
+    )
+
+
+def compact_sql(table):
+    """Add a table's pending rows up into its compacted rows, in one statement."""
+    columns = SQL(", ").join(SQL.identifier(column) for column in (*KEY_COLUMNS, "message_count"))
+    keys = SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS)
+    return SQL(
+        """WITH added AS (DELETE FROM %(table)s WHERE pending RETURNING %(columns)s)
+           INSERT INTO %(table)s AS stat (%(columns)s, pending)
+           SELECT %(keys)s, SUM(message_count), FALSE FROM added GROUP BY %(keys)s
+           ON CONFLICT (%(keys)s) WHERE NOT pending
+           DO UPDATE SET message_count = stat.message_count + EXCLUDED.message_count""",
+        table=SQL.identifier(table),
+        columns=columns,
+        keys=keys,
+    )
 
 
 def account_tz_sql(account_id):
@@ -82,16 +114,10 @@ class CrmWhatsappMessageStat(models.Model):
     error_code = fields.Integer(readonly=True)
     is_automatic = fields.Boolean("Automatic", readonly=True)
     message_count = fields.Integer("Messages", readonly=True)
+    pending = fields.Boolean(readonly=True, help="Counted since the last compaction, not added up yet.")
 
     def init(self):
-        # one row per key (an empty agent, team or template is a key too); the upsert finds it by this index
-        self.env.cr.execute(
-            SQL(
-                "CREATE UNIQUE INDEX IF NOT EXISTS crm_whatsapp_message_stat_key_unique ON %s (%s) NULLS NOT DISTINCT",
-                SQL.identifier(self._table),
-                SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS),
-            )
-        )
+        create_key_index(self.env.cr, self._table)
 
     # ------------------------------------------------------------
     # Counting
@@ -116,7 +142,7 @@ class CrmWhatsappMessageStat(models.Model):
 
     @api.model
     def _add(self, deltas):
-        """Add ``{key: count}`` (a count may be negative) to the hourly and daily rows, in one query."""
+        """Add ``{key: count}`` (a count may be negative) to the hourly and daily counts, in one query."""
         rows = [(*key, count) for key, count in deltas.items() if count and key[0]]
         if not rows:
             return
@@ -126,25 +152,20 @@ class CrmWhatsappMessageStat(models.Model):
             for row in rows
         )
         columns = SQL(", ").join(SQL.identifier(column) for column in (*KEY_COLUMNS, "message_count"))
-        keys = SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS)
         others = SQL(", ").join(SQL.identifier("delta", column) for column in KEY_COLUMNS[1:])
+        # new rows only, never an update: concurrent workers counting the same hour and kind do
+        # not wait for (or fail on) each other; the compaction cron adds the new rows up
         self.env.cr.execute(
             SQL(
                 """WITH delta (%(columns)s) AS (VALUES %(values)s),
-                        hourly AS (
-                            INSERT INTO %(hourly)s AS stat (%(columns)s) SELECT * FROM delta
-                            ON CONFLICT (%(keys)s)
-                            DO UPDATE SET message_count = stat.message_count + EXCLUDED.message_count
-                        )
-                   INSERT INTO %(daily)s AS stat (%(columns)s)
-                   SELECT %(day)s, %(others)s, SUM(delta.message_count) FROM delta
-                 GROUP BY 1, %(others)s
-                   ON CONFLICT (%(keys)s) DO UPDATE SET message_count = stat.message_count + EXCLUDED.message_count""",
+                        hourly AS (INSERT INTO %(hourly)s (%(columns)s, pending) SELECT *, TRUE FROM delta)
+                   INSERT INTO %(daily)s (%(columns)s, pending)
+                   SELECT %(day)s, %(others)s, SUM(delta.message_count), TRUE FROM delta
+                 GROUP BY 1, %(others)s""",
                 columns=columns,
                 values=values,
                 hourly=SQL.identifier(self._table),
                 daily=SQL.identifier(self.env["crm.whatsapp.message.stat.daily"]._table),
-                keys=keys,
                 others=others,
                 day=local_day_sql(SQL.identifier("delta", "date"), SQL.identifier("delta", "account_id")),
             )
@@ -160,6 +181,18 @@ class CrmWhatsappMessageStat(models.Model):
             key = self._key(message)
             deltas[key] = deltas.get(key, 0) + sign
         self._add(deltas)
+
+    @api.model
+    def _cron_compact(self):
+        """Add the counts of the last minutes up: one row per hour (and day) and kind again."""
+        Daily = self.env["crm.whatsapp.message.stat.daily"]
+        self.env.flush_all()
+        self.env.cr.execute(compact_sql(self._table))
+        self.env.cr.execute(compact_sql(Daily._table))
+        self.env.cr.execute(SQL("DELETE FROM %s WHERE message_count = 0", SQL.identifier(self._table)))
+        self.env.cr.execute(SQL("DELETE FROM %s WHERE message_count = 0", SQL.identifier(Daily._table)))
+        self.invalidate_model()
+        Daily.invalidate_model()
 
     # ------------------------------------------------------------
     # Recount
@@ -192,7 +225,7 @@ class CrmWhatsappMessageStat(models.Model):
         self.env.cr.execute(SQL("DELETE FROM %s", SQL.identifier(self._table)))
         self.env.cr.execute(
             SQL(
-                "INSERT INTO %s (%s) %s",
+                "INSERT INTO %s (%s, pending) SELECT *, FALSE FROM (%s) recount",
                 SQL.identifier(self._table),
                 SQL(", ").join(SQL.identifier(column) for column in (*KEY_COLUMNS, "message_count")),
                 self._recount_query(),
@@ -204,7 +237,7 @@ class CrmWhatsappMessageStat(models.Model):
         self.env.cr.execute(SQL("DELETE FROM %s", SQL.identifier(Daily._table)))
         self.env.cr.execute(
             SQL(
-                "INSERT INTO %s (%s) SELECT %s, %s, SUM(message_count) FROM %s GROUP BY 1, %s",
+                "INSERT INTO %s (%s, pending) SELECT %s, %s, SUM(message_count), FALSE FROM %s GROUP BY 1, %s",
                 SQL.identifier(Daily._table),
                 columns,
                 local_day_sql(SQL.identifier("date"), SQL.identifier("account_id")),
@@ -217,8 +250,3 @@ class CrmWhatsappMessageStat(models.Model):
         self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(Daily._table)))
         self.invalidate_model()
         Daily.invalidate_model()
-
-    @api.autovacuum
-    def _gc_empty_rows(self):
-        """Rows whose messages all moved on (e.g. from sent to read) count nothing."""
-        self.env.cr.execute(SQL("DELETE FROM %s WHERE message_count = 0", SQL.identifier(self._table)))

@@ -2,13 +2,13 @@ from odoo import fields, models
 from odoo.tools import SQL
 
 from .crm_whatsapp_message import MESSAGE_TYPES
-from .crm_whatsapp_message_stat import KEY_COLUMNS
+from .crm_whatsapp_message_stat import create_key_index
 
 
 class CrmWhatsappMessageStatDaily(models.Model):
     """The hourly message counts added up per day of the account's working hours' time zone.
 
-    Kept by the same upserts as ``crm.whatsapp.message.stat``: the messages report reads these
+    Kept by the same inserts as ``crm.whatsapp.message.stat``: the messages report reads these
     (about ten times fewer rows) unless it groups or filters by hour or day of week.
     """
 
@@ -29,16 +29,10 @@ class CrmWhatsappMessageStatDaily(models.Model):
     error_code = fields.Integer(readonly=True)
     is_automatic = fields.Boolean("Automatic", readonly=True)
     message_count = fields.Integer("Messages", readonly=True)
+    pending = fields.Boolean(readonly=True, help="Counted since the last compaction, not added up yet.")
 
     def init(self):
-        self.env.cr.execute(
-            SQL(
-                "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) NULLS NOT DISTINCT",
-                SQL.identifier(f"{self._table}_key_unique"),
-                SQL.identifier(self._table),
-                SQL(", ").join(SQL.identifier(column) for column in KEY_COLUMNS),
-            )
-        )
+        create_key_index(self.env.cr, self._table)
         # messages stored before the counts were kept (an update of the module): counted once
         self.env.cr.execute(
             SQL(

@@ -31,16 +31,23 @@ class TestReportingMessageStats(ReportingCase):
             }
         )
 
-    def stored_rows(self, table="crm_whatsapp_message_stat"):
+    def stored_rows(self, table="crm_whatsapp_message_stat", added_up=True):
+        """The kept counts; ``added_up``: summed per key (new rows count before the compaction)."""
         self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """SELECT date, direction, message_type, state, account_id, company_id, user_id, team_id,
-                          template_id, error_code, is_automatic, message_count
-                     FROM %s WHERE message_count != 0""",
-                SQL.identifier(table),
-            )
+        keys = SQL(
+            "date, direction, message_type, state, account_id, company_id, user_id, team_id, template_id, "
+            "error_code, is_automatic"
         )
+        if added_up:
+            query = SQL(
+                "SELECT %s, SUM(message_count)::int FROM %s GROUP BY %s HAVING SUM(message_count) != 0",
+                keys,
+                SQL.identifier(table),
+                keys,
+            )
+        else:
+            query = SQL("SELECT %s, message_count FROM %s WHERE message_count != 0", keys, SQL.identifier(table))
+        self.env.cr.execute(query)
         return sorted(self.env.cr.fetchall(), key=repr)
 
     def recounted_rows(self, daily=False):
@@ -59,14 +66,15 @@ class TestReportingMessageStats(ReportingCase):
         return sorted(self.env.cr.fetchall(), key=repr)
 
     def assertCountsMatchMessages(self):
-        recount = self.recounted_rows()
+        recount, daily = self.recounted_rows(), self.recounted_rows(daily=True)
         self.assertTrue(recount)
         self.assertEqual(self.stored_rows(), recount, "the kept counts equal a recount of the messages")
-        self.assertEqual(
-            self.stored_rows("crm_whatsapp_message_stat_daily"),
-            self.recounted_rows(daily=True),
-            "and so do the daily counts",
-        )
+        self.assertEqual(self.stored_rows("crm_whatsapp_message_stat_daily"), daily, "and so do the daily counts")
+        # added up by the cron, one row per key
+        self.Stat._cron_compact()
+        self.assertEqual(self.stored_rows(added_up=False), recount)
+        self.assertEqual(self.stored_rows("crm_whatsapp_message_stat_daily", added_up=False), daily)
+        self.assertFalse(self.Stat.search_count([("pending", "=", True)]))
 
     def status(self, message, status, when, **extra):
         """The status webhook's change for ``message`` (as the status path applies it)."""
@@ -171,6 +179,7 @@ class TestReportingMessageStats(ReportingCase):
         self.customer_says("2026-01-12 09:00", "Hi", wa_id=ANNA)
         self.customer_says("2026-01-12 09:20", "Anyone?", wa_id=ANNA)
         self.agent_replies("2026-01-12 09:30", conversation=self.conversation(ANNA))
+        self.Stat._cron_compact()
         fields = ["date", "direction", "message_type", "state", "account_id", "user_id", "message_count"]
         rows = Report.search_read([("account_id", "=", self.account.id)], fields)
         self.assertEqual(
@@ -178,3 +187,10 @@ class TestReportingMessageStats(ReportingCase):
             [("inbound", "received", 2), ("outbound", "sent", 1)],
             "a line of the list counts the messages of one hour and kind",
         )
+
+    def test_deleted_conversation_leaves_the_counts(self):
+        self.customer_says("2026-01-12 09:00", "Hi", wa_id=ANNA)
+        self.agent_replies("2026-01-12 09:10", conversation=self.conversation(ANNA))
+        self.customer_says("2026-01-12 09:20", "Hi", wa_id=BORIS)
+        self.conversation(ANNA).unlink()
+        self.assertCountsMatchMessages()

@@ -8,17 +8,17 @@ from .reporting_common import ReportingCase
 ANNA, BORIS = "385911000001", "385911000002"
 # The inbound hook's reporting part (crm.whatsapp.conversation._whatsapp_report_inbound) for a
 # customer message in an open session: survey answers looked for (1), the open session found (1)
-# and read (1), the message counted (1 upsert), the session's counts (1), the message's session (1).
+# and read (1), the message counted (1 insert), the session's counts (1), the message's session (1).
 INBOUND_QUERIES = 6
 # The same for four messages of two customers: the same queries, each one for the whole batch.
 INBOUND_BATCH_QUERIES = INBOUND_QUERIES
 # A reply accepted by WhatsApp, in its session (crm.whatsapp.session._register_outbound, called by
 # the message's write when it becomes sent): the open session found (1), its counts, first
 # response and waiting time (1), the message's session (1). Counting the message as sent instead
-# of queued is one more upsert in the same write (see the status below).
+# of queued is one more insert in the same write (see the status below).
 SENT_QUERIES = 3
 # A delivery status: reporting's part is the message counted as delivered instead of sent (1
-# upsert). Beside it: the message found (1) and written (1), the chatter notification (2 reads, 1
+# insert). Beside it: the message found (1) and written (1), the chatter notification (2 reads, 1
 # write), and at commit the live push (4).
 STATUS_QUERIES = 10
 

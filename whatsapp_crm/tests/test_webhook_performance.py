@@ -13,7 +13,7 @@ ACK_QUERIES = 5
 # its post (no follower notification, the live push tells them, so no reply address either),
 # the item savepoint (2), event, accounts, one message lookup, conversation, message insert and
 # update, event update, inbound hook savepoint (2), and what the hook's extensions read and write
-# (the reporting sessions, the messages report's counts: one upsert per batch, whatever its size;
+# (the reporting sessions, the messages report's counts: one insert per batch, whatever its size;
 # the consent keywords).
 KNOWN_CUSTOMER_QUERIES = 20
 # the inbox: the conversation's preview, unread count and waiting time, the first reply's and the
