@@ -1,4 +1,5 @@
 import { registry } from "@web/core/registry";
+import { sendTemplateSteps } from "./whatsapp_crm_tour_steps";
 
 /**
  * A salesperson records a customer's opt-in with its proof from the contact form, then sends
@@ -37,28 +38,6 @@ registry.category("web_tour.tours").add("whatsapp_crm_consent_tour", {
             trigger: ".o_form_view .o_statusbar_buttons button:contains('WhatsApp')",
             run: "click",
         },
-        {
-            content: "Look for the marketing template",
-            trigger: ".modal .o_field_widget[name=template_id] input",
-            run: "edit spring",
-        },
-        {
-            content: "Choose it",
-            trigger: ".modal .o-autocomplete--dropdown-item a:contains('spring_promo')",
-            run: "click",
-        },
-        {
-            content: "The preview shows the template filled from the contact",
-            trigger: ".modal .o_field_widget[name=preview]:contains('Hello Ines Tour')",
-        },
-        {
-            content: "Send it",
-            trigger: ".modal .modal-footer button[name=action_send]",
-            run: "click",
-        },
-        {
-            content: "WhatsApp accepted the message",
-            trigger: ".o_notification:contains('WhatsApp message sent')",
-        },
+        ...sendTemplateSteps("spring", "spring_promo", "Hello Ines Tour"),
     ],
 });
