@@ -35,10 +35,11 @@ MAX_ATTEMPTS = 8  # processing: retried after 1, 2, 4 ... 64 minutes, then only 
 STATUS_WAIT_ATTEMPTS = 3  # a status may come before the send's response stored its wamid
 LANES = 4  # processing lanes: the crons ir_cron_whatsapp_webhook_lane_0 .. _3 (data/ir_cron_data.xml)
 LANE_LOCK = 0x5741_4352_4D57_4800  # + lane: advisory lock of a lane's run ("WACRMWH")
-BATCH_SIZE = 50  # events per transaction
-# A lane run stops taking batches after this and triggers itself again: a prefork cron worker
-# runs every ready cron in one go within limit_time_real (120 s by default), four lanes included.
-RUN_SECONDS = 15
+BATCH_SIZE = 20  # events per transaction: a new customer's message takes about 80 ms
+# A lane run stops taking batches after this and triggers itself again. A prefork cron worker
+# must run every job ready at its wake-up within limit_time_real (120 s by default), counted from
+# before its sleep of up to 70 s: the four lanes take about 4 x (5 + 2) s of what is left.
+RUN_SECONDS = 5
 # Webhook field: the model that applies it, with ``_whatsapp_webhook_<field>(account, value)``
 # returning ``(notes, wait)`` or ``(notes, wait, received)``: what was not applied, whether a
 # retry may apply it later, and the inbound messages stored (for the inbound hook).
