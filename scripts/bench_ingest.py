@@ -21,6 +21,7 @@ Figures are printed; nothing is asserted. The machine's load matters: compare wi
 
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -158,7 +159,12 @@ class Database:
             "INSERT INTO ir_cron_trigger (cron_id, call_at) SELECT id, now() AT TIME ZONE 'UTC' FROM ir_cron "
             "WHERE cron_name LIKE 'WhatsApp: process webhook events%%' RETURNING 1"
         )
-        self.one("SELECT pg_notify('cron_trigger', current_database())")
+        # cron workers LISTEN on the postgres database, as Odoo's ir.cron._notifydb() notifies them
+        name = self.one("SELECT current_database()")[0]
+        with contextlib.closing(psycopg2.connect(dbname="postgres")) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cr:
+                cr.execute("SELECT pg_notify('cron_trigger', %s)", [name])
 
 
 def setup(database, port):
