@@ -62,9 +62,10 @@ class WhatsappCrmWebhook(http.Controller):
                 "bad or missing signature" if accounts else "no account for this payload",
             )
             return self._answer("Forbidden", 403)
+        active = account.active  # read before the commit, which empties the cache
         events = Event._store(raw, payload, account)
         env.cr.commit()  # durable before acknowledging: Meta will not send it again
-        if events and account.active:
+        if events and active:
             # a new transaction: its snapshot sees the lane runs that started before our commit
             for lane in lanes_of(payload):
                 Event._wake(lane)

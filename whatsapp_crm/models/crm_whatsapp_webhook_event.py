@@ -62,6 +62,9 @@ DATA_ERRORS = (wp.MalformedPart, psycopg2.DataError)
 CONCURRENCY_ERRORS = (psycopg2.errors.SerializationFailure, psycopg2.errors.DeadlockDetected)
 
 
+NOW_SQL = SQL("(now() AT TIME ZONE 'UTC')")
+
+
 def _backoff(attempts):
     return timedelta(minutes=2 ** max(attempts - 1, 0))
 
@@ -161,7 +164,7 @@ class CrmWhatsappWebhookEvent(models.Model):
     @api.model
     def _insert(self, raw, payload, account, digest, names, state, note):
         lanes = lanes_of(payload)
-        now, uid = self.env.cr.now(), self.env.uid
+        now, uid = NOW_SQL, self.env.uid  # (cr.now() would cost the request a query)
         rows = [
             SQL(
                 "(%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s, %s)",
@@ -206,9 +209,13 @@ class CrmWhatsappWebhookEvent(models.Model):
         older than the run's start; a younger one makes it run again). The last run's start is
         its progress record, which Odoo commits before calling the cron.
         """
-        cron = self.env.ref(f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{lane}", raise_if_not_found=False)
-        if not cron:
+        # the xmlid's id is cached, unlike env.ref(), which reads the record in every request
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            f"whatsapp_crm.ir_cron_whatsapp_webhook_lane_{lane}", raise_if_not_found=False
+        )
+        if not cron_id:
             return False
+        cron = self.env["ir.cron"].browse(cron_id)
         self.env.cr.execute(
             SQL(
                 """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date, write_uid, write_date)
@@ -222,7 +229,7 @@ class CrmWhatsappWebhookEvent(models.Model):
                    RETURNING id""",
                 cron=cron.id,
                 uid=self.env.uid,
-                now=self.env.cr.now(),
+                now=NOW_SQL,
             )
         )
         woken = bool(self.env.cr.fetchone())
