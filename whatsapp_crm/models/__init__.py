@@ -16,6 +16,7 @@ from . import crm_whatsapp_message_inbound
 from . import crm_whatsapp_message_template
 from . import crm_whatsapp_message_consent
 from . import crm_whatsapp_webhook_event
+from . import crm_whatsapp_webhook_event_route
 from . import crm_whatsapp_webhook_event_display
 from . import crm_lead
 from . import res_partner
