@@ -39,6 +39,7 @@ from . import crm_whatsapp_conversation_live
 from . import crm_whatsapp_conversation_chat
 from . import crm_whatsapp_conversation_note
 from . import crm_whatsapp_message_inbox
+from . import crm_whatsapp_message_count
 from . import crm_whatsapp_message_stat
 from . import crm_whatsapp_message_stat_daily
 from . import crm_whatsapp_message_report

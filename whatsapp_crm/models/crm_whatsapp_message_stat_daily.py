@@ -1,7 +1,6 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from .crm_whatsapp_message import MESSAGE_TYPES
 from .crm_whatsapp_message_stat import create_key_index
 
 
@@ -14,22 +13,10 @@ class CrmWhatsappMessageStatDaily(models.Model):
 
     _name = "crm.whatsapp.message.stat.daily"
     _description = "WhatsApp Daily Message Count"
-    _log_access = False
+    _inherit = ["crm.whatsapp.message.count"]
     _order = "date desc, id desc"
 
     date = fields.Datetime("Day", required=True, readonly=True, help="Midnight of the account's time zone (in UTC).")
-    direction = fields.Selection([("inbound", "Inbound"), ("outbound", "Outbound")], required=True, readonly=True)
-    message_type = fields.Selection(MESSAGE_TYPES, "Type", required=True, readonly=True)
-    state = fields.Char("Status", required=True, readonly=True)
-    account_id = fields.Many2one("crm.whatsapp.account", required=True, readonly=True, ondelete="cascade")
-    company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
-    user_id = fields.Many2one("res.users", "Agent", readonly=True, ondelete="set null")
-    team_id = fields.Many2one("crm.team", "Sales Team", readonly=True, ondelete="set null")
-    template_id = fields.Many2one("crm.whatsapp.template", readonly=True, ondelete="set null")
-    error_code = fields.Integer(readonly=True)
-    is_automatic = fields.Boolean("Automatic", readonly=True)
-    message_count = fields.Integer("Messages", readonly=True)
-    pending = fields.Boolean(readonly=True, help="Counted since the last compaction, not added up yet.")
 
     def init(self):
         create_key_index(self.env.cr, self._table)

@@ -2,7 +2,7 @@ from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_whatsapp_message import MESSAGE_TYPES
-from ..models.crm_whatsapp_message_stat import account_tz_sql
+from ..models.crm_whatsapp_message_stat import KEY_COLUMNS, account_tz_sql
 from ..models.crm_whatsapp_session import HOURS, WEEKDAYS
 
 
@@ -22,20 +22,7 @@ class CrmWhatsappReportMessage(models.Model):
     _auto = False
     _order = "date desc"
     _depends = {
-        "crm.whatsapp.message.stat": [
-            "date",
-            "direction",
-            "message_type",
-            "state",
-            "account_id",
-            "company_id",
-            "user_id",
-            "team_id",
-            "template_id",
-            "error_code",
-            "is_automatic",
-            "message_count",
-        ],
+        "crm.whatsapp.message.stat": [*KEY_COLUMNS, "message_count"],
         "crm.whatsapp.message.stat.daily": ["date", "message_count"],
         "crm.whatsapp.account": ["team_id", "company_id"],
         "crm.team": ["whatsapp_resource_calendar_id"],
