@@ -5,6 +5,7 @@ Runs Odoo in prefork (--workers=2, --max-cron-threads=1, then 2) on a fresh data
 side by side, with a verdict against each target of the ingest design:
 - ceiling: the highest open-loop rate (25, 50, 75, 100, 125, 150, 200, ... requests/s) that Odoo's
   own /web/health holds for a burst with p99 <= 1 s and every answer 200;
+- reference: the same measurement on Odoo's cheapest route through its database dispatch;
 - burst absorption: the same measurement on the webhook (signed single-message deliveries from
   200 distinct customers, new in the first burst), target >= 0.7 x the ceiling; then every
   acknowledged message must be stored and posted once, and the backlog's drain time is printed;
@@ -191,6 +192,13 @@ def health_request(_index):
     return "GET", "/web/health", None, {}, None
 
 
+def database_route_request(_index):
+    """Odoo's cheapest route through its database dispatch (registry, environment, routing, a
+    transaction), with no work of its own: what any route of a module pays before its first line."""
+    body = b'{"jsonrpc": "2.0", "method": "call", "params": {}}'
+    return "POST", "/web/webclient/version_info", body, {"Content-Type": "application/json"}, None
+
+
 def post_backlog(client, senders, count, offset):
     make = webhook_request(senders, offset)
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -242,6 +250,8 @@ def main():
                 probe_profile(database, PHONE_NUMBER_ID, WABA_ID)
             print(f"Ceiling: /web/health, open loop, {args.burst_seconds:.0f} s per rate", flush=True)
             figures["ceiling"] = ceiling(client, health_request, args.burst_seconds, "health ")
+            print("Reference: /web/webclient/version_info (Odoo's database dispatch alone)", flush=True)
+            figures["database_route"] = ceiling(client, database_route_request, args.burst_seconds, "db route")
             print("Burst absorption: the webhook, 200 customers (new in the first burst)", flush=True)
             customers = [f"4915{n:08d}" for n in range(200)]
             acked, offset = [], [0]
@@ -353,6 +363,12 @@ def report(figures):
         f"burst absorption (webhook): {burst}/s = {burst / max(ceiling_rate, 1):.2f} x ceiling "
         f"(target >= 0.7): {verdict(burst, 0.7 * ceiling_rate)}"
     )
+    if figures.get("database_route"):
+        reference = figures["database_route"]
+        print(
+            f"  reference: Odoo's database dispatch alone (/web/webclient/version_info) holds {reference}/s "
+            f"= {reference / max(ceiling_rate, 1):.2f} x ceiling; the webhook holds {burst / reference:.2f} x that"
+        )
     if "drain" in figures:
         acked, stored, drain = figures["drain"]
         once = stored[0] == stored[1] == stored[2] == acked

@@ -198,6 +198,11 @@ class CrmWhatsappAccount(models.Model):
             vals = {"token_invalid": False, **vals}
         return super().write(vals)
 
+    def unlink(self):
+        # its conversations and messages go with it, deleted by the database
+        self.env["crm.whatsapp.conversation"]._whatsapp_live_unlinked()
+        return super().unlink()
+
     def _get_api(self):
         """The API client of this account."""
         self.ensure_one()

@@ -1,7 +1,7 @@
 import string
 import unicodedata
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 
 from .crm_whatsapp_consent import SCOPES
 
@@ -41,21 +41,35 @@ class CrmWhatsappConsentKeyword(models.Model):
 
     @api.model
     def _match(self, messages):
-        """``{message: keyword}`` for the text messages made of a keyword alone, in one query;
-        an account's own keyword wins over the default one."""
-        texts = {m: normalize_keyword(m.body) for m in messages if m.message_type == "text" and m.body}
-        texts = {m: t for m, t in texts.items() if t and len(t) <= 32}
-        if not texts:
-            return {}
-        keywords = self.sudo().search(
-            [("normalized", "in", list(set(texts.values()))), ("account_id", "in", [False, *messages.account_id.ids])]
-        )
-        table = {}
-        for keyword in keywords.sorted(lambda k: bool(k.account_id)):  # accounts' own last: they win
-            table[keyword.account_id.id, keyword.normalized] = keyword
+        """``{message: keyword}`` for the text messages made of a keyword alone; an account's own
+        keyword wins over the default one. No query: the keywords are cached."""
+        table = self._keyword_table()
         matches = {}
-        for message, text in texts.items():
-            keyword = table.get((message.account_id.id, text)) or table.get((False, text))
-            if keyword:
-                matches[message] = keyword
+        for message in messages:
+            if message.message_type != "text" or not message.body or len(message.body) > 200:
+                continue  # (a keyword is a word or two)
+            text = normalize_keyword(message.body)
+            keyword_id = table.get((message.account_id.id, text)) or table.get((False, text))
+            if text and keyword_id:
+                matches[message] = self.sudo().browse(keyword_id)
         return matches
+
+    @api.model
+    @tools.ormcache()
+    def _keyword_table(self):
+        """``{(account id or False, normalized keyword): keyword id}`` of the active keywords."""
+        keywords = self.sudo().search_fetch([], ["account_id", "normalized"])
+        return {(keyword.account_id.id, keyword.normalized): keyword.id for keyword in keywords}
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self.env.registry.clear_cache()
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        return super().unlink()

@@ -301,6 +301,9 @@ class CrmWhatsappConversation(models.Model):
         routing, automation...) extend this method in their own file and call ``super()``;
         they work on the batch with a fixed number of queries, not one set per message.
         An exception here is logged and undoes only this hook's work: the messages stay stored.
+        When anything in a batch fails, the batch (this hook included) is rolled back and applied
+        again item by item, so the hook may run twice for it, the first run undone: what leaves
+        the database waits for the commit (the send API queues its messages for a cron).
         """
         replied = messages.filtered(lambda m: m.message_type != "system")
         # a customer message reopens a closed chat, and one waiting for the customer

@@ -3,6 +3,7 @@ people concerned (the assignee, the lead's followers, the team of an unassigned 
 transaction, just before it commits."""
 
 from odoo import _, api, models
+from odoo.exceptions import MissingError
 
 from odoo.addons.mail.tools.discuss import Store
 
@@ -37,17 +38,26 @@ class CrmWhatsappConversation(models.Model):
             self._whatsapp_live(notify=[(conversation.user_id, conversation) for conversation in self])
         return result
 
+    def unlink(self):
+        self._whatsapp_live_unlinked()
+        return super().unlink()
+
     @api.model
-    def _whatsapp_live(self, conversations=None, messages=None, notify=None, partners=None, notes=None):
+    def _whatsapp_live(self, conversations=None, messages=None, notify=None, partners=None, notes=None, posted=None):
         """Remember what changed; one push per recipient when the transaction commits.
 
         :param notes: internal notes (``mail.message``) logged on ``conversations``
         :param notify: ``[(user, message or conversation)]``: an Odoo notification for ``user``
         :param partners: ``{conversation: partners}`` told as well (who saw it before a transfer)
+        :param posted: ``{message: thread}``: where messages were just posted (else read from
+            their ``mail.message``)
         """
         data = self.env.cr.precommit.data
         if LIVE_KEY not in data:
-            data[LIVE_KEY] = {"conversations": set(), "messages": set(), "notes": set(), "notify": [], "partners": {}}
+            data[LIVE_KEY] = {
+                "conversations": set(), "messages": set(), "notes": set(), "notify": [], "partners": {},
+                "posted": {}, "unlinked": False,
+            }  # fmt: skip
             env = self.env
 
             @self.env.cr.precommit.add
@@ -68,6 +78,15 @@ class CrmWhatsappConversation(models.Model):
             changes["partners"].setdefault(conversation.id, set()).update(extra.ids)
         for user, record in notify or ():
             changes["notify"].append((user.id, record._name, record.id))
+        for message, thread in (posted or {}).items():
+            changes["posted"][message.id] = (thread._name, thread.id)
+
+    @api.model
+    def _whatsapp_live_unlinked(self):
+        """Records are deleted in this transaction: the push checks which of its records still
+        exist (otherwise, records it was told of exist: it saves those queries)."""
+        if LIVE_KEY in self.env.cr.precommit.data:
+            self.env.cr.precommit.data[LIVE_KEY]["unlinked"] = True
 
     def _whatsapp_live_recipients(self):
         """``{conversation: partners}`` who see these conversations: assignee, followers of the
@@ -85,9 +104,24 @@ class CrmWhatsappConversation(models.Model):
         return recipients
 
     def _whatsapp_live_push(self, changes):
+        try:
+            payloads, stores = self._whatsapp_live_payloads(changes, check=changes["unlinked"])
+        except MissingError:  # deleted behind the ORM's back (a database cascade): what is left
+            payloads, stores = self._whatsapp_live_payloads(changes, check=True)
+        Bus = self.env["bus.bus"].sudo()
+        for partner, payload in payloads.items():
+            Bus._sendone(partner, NOTIFICATION_TYPE, payload)
+        for partner, store in stores:
+            partner._bus_send_store(store)
+
+    def _whatsapp_live_payloads(self, changes, check):
+        """``({partner: payload}, [(partner, store)])``: what to push, computed without sending
+        anything. ``check``: keep only the records that still exist (a query per model)."""
         Message = self.env["crm.whatsapp.message"].sudo()
-        conversations = self.browse(changes["conversations"]).exists()
-        messages = Message.browse(changes["messages"]).exists()
+        conversations = self.browse(changes["conversations"])
+        messages = Message.browse(changes["messages"])
+        if check:
+            conversations, messages = conversations.exists(), messages.exists()
         per_partner = {}
         recipients = conversations._whatsapp_live_recipients()
         Partner = self.env["res.partner"].sudo()
@@ -103,7 +137,8 @@ class CrmWhatsappConversation(models.Model):
             note_ids = notes_by_conversation.get(conversation.id, notes.browse()).ids
             threads = {(conversation._name, conversation.id)}
             for message in mine.filtered("mail_message_id"):
-                threads.add((message.mail_message_id.model, message.mail_message_id.res_id))
+                posted = changes["posted"].get(message.id)
+                threads.add(posted or (message.mail_message_id.model, message.mail_message_id.res_id))
             for partner in partners:
                 entry = per_partner.setdefault(partner, self._whatsapp_live_entry())
                 entry["conversation_ids"].add(conversation.id)
@@ -114,28 +149,30 @@ class CrmWhatsappConversation(models.Model):
         users = self.env["res.users"].sudo()
         for user_id, model, record_id in changes["notify"]:
             user = users.browse(user_id)
-            record = self.env[model].sudo().browse(record_id).exists()
+            record = self.env[model].sudo().browse(record_id)
+            if check:
+                record = record.exists()
             if record and user.partner_id:
                 notifications[user.partner_id] = record._whatsapp_live_notification()
-        Bus = self.env["bus.bus"].sudo()
+        payloads = {}
         for partner in set(per_partner) | set(notifications):
             entry = per_partner.get(partner) or self._whatsapp_live_entry()
-            payload = {
+            payloads[partner] = {
                 "conversation_ids": sorted(entry["conversation_ids"]),
                 "message_ids": sorted(entry["message_ids"]),
                 "note_ids": sorted(entry["note_ids"]),
                 "threads": sorted([model, res_id] for model, res_id in entry["threads"] if model and res_id),
             }
             if partner in notifications:
-                payload["notification"] = notifications[partner]
-            Bus._sendone(partner, NOTIFICATION_TYPE, payload)
+                payloads[partner]["notification"] = notifications[partner]
         # the delivery status of chatter notes, wherever they are displayed (Odoo tells only the
         # author and the current user, here the system)
+        stores = []
         for message in messages.filtered(lambda m: m.direction == "outbound" and m.mail_message_id):
             store = Store()
             message.mail_message_id._message_notifications_to_store(store)
-            for partner in recipients.get(message.conversation_id, ()):
-                partner._bus_send_store(store)
+            stores += [(partner, store) for partner in recipients.get(message.conversation_id, ())]
+        return payloads, stores
 
     @api.model
     def _whatsapp_live_entry(self):

@@ -30,8 +30,9 @@ class CrmWhatsappConversation(models.Model):
         """Reporting's part of the inbound hook: survey answers first, then session facts, then
         the messages' counts (after the hook's other extensions: a new chat is assigned by now)."""
         Session = self.env["crm.whatsapp.session"]
-        answers = Session._csat_parse_answers(messages)
-        Session._register_inbound(messages - answers)
+        sessions = Session._of_inbound(messages)
+        answers = Session._csat_parse_answers(messages, sessions)
+        Session._register_inbound(messages - answers, sessions)
         messages.filtered(lambda m: m.direction == "inbound")._report_count_inbound()
 
     def write(self, vals):

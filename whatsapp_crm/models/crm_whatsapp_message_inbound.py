@@ -126,7 +126,6 @@ class CrmWhatsappMessage(models.Model):
         }
         values.update(self._media_values(kind, content))
         if message.get("errors"):
-            first = message["errors"][0]
             first = message["errors"][0] if isinstance(message["errors"][0], dict) else {}
             values.update(error_code=wp.int_code(first.get("code")), error_message=wp.errors_text(message["errors"]))
         record = self.create(values)
@@ -232,6 +231,8 @@ class CrmWhatsappMessage(models.Model):
             text = _('In reply to "%(quoted)s": %(text)s', quoted=self.reply_to_id.body or "", text=text)
         if self.forwarded:
             text = _("Forwarded: %s", text)
+        # the live push tells where it is, without reading it back
+        self.env["crm.whatsapp.conversation"]._whatsapp_live(posted={self: thread})
         # a chat message: followers are notified inside Odoo, not by e-mail (see mail_thread.py)
         thread = thread.with_context(mail_create_nosubscribe=True, whatsapp_crm_chat=True)
         return thread.message_post(

@@ -73,6 +73,10 @@ class CrmWhatsappMessage(models.Model):
                 Conversation._whatsapp_live(notify=[(message.conversation_id.user_id, message)])
         return messages
 
+    def unlink(self):
+        self.env["crm.whatsapp.conversation"]._whatsapp_live_unlinked()
+        return super().unlink()
+
     def write(self, vals):
         result = super().write(vals)
         if vals.get("body"):

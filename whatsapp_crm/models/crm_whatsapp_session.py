@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import api, fields, models
 
@@ -8,6 +8,7 @@ DEFAULT_IDLE_HOURS = 12
 NOT_COUNTED_TYPES = ("system", "reaction", "revoke", "edit", "unsupported")
 # Only these outbound messages reached WhatsApp.
 DONE_STATES = ("sent", "delivered", "read", "played")
+SURVEYED_STATES = ("asked", "comment", "done")  # csat_state of a session whose survey was sent
 WEEKDAYS = [
     ("0", "Monday"),
     ("1", "Tuesday"),
@@ -179,10 +180,25 @@ class CrmWhatsappSession(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _register_inbound(self, messages):
+    def _of_inbound(self, messages):
+        """The open and the surveyed sessions of these messages' conversations, in one query:
+        what :meth:`_csat_parse_answers` and :meth:`_register_inbound` look at."""
+        return self.search(
+            [
+                ("conversation_id", "in", messages.conversation_id.ids),
+                "|",
+                ("state", "=", "open"),
+                ("csat_state", "in", SURVEYED_STATES),
+            ]
+        )
+
+    @api.model
+    def _register_inbound(self, messages, sessions=None):
         """Count customer messages in their conversation's open session, opening one if needed.
 
         Called once per batch of stored inbound messages; a message is counted once.
+
+        :param sessions: the result of :meth:`_of_inbound` for these messages, if read already
         """
         messages = messages.filtered(
             lambda m: m.direction == "inbound" and not m.session_id and m.message_type not in NOT_COUNTED_TYPES
@@ -190,9 +206,13 @@ class CrmWhatsappSession(models.Model):
         if not messages:
             return self.browse()
         conversations = messages.conversation_id
-        open_sessions = {
+        if sessions is None:
+            sessions = self._of_inbound(messages)
+        open_sessions = {  # the latest open session, were there several (_order, without a query)
             session.conversation_id: session
-            for session in self.search([("conversation_id", "in", conversations.ids), ("state", "=", "open")])
+            for session in sessions.filtered(lambda s: s.state == "open").sorted(
+                lambda s: (s.first_inbound_at or datetime.min, s.id)
+            )
         }
         touched = self.browse()
         for conversation in conversations:

@@ -1,6 +1,8 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import api, fields, models
+
+from .crm_whatsapp_session import SURVEYED_STATES
 
 CSAT_VALUES = (5, 3, 1)
 # The customer's first text within this delay after their rating is their comment.
@@ -77,21 +79,21 @@ class CrmWhatsappSession(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _csat_parse_answers(self, messages):
+    def _csat_parse_answers(self, messages, sessions=None):
         """Store the ratings and comments among customer messages; return the messages they were.
 
         A rating comes from a reply button of our survey (the reply quotes the survey), or from
         a template's quick-reply button titled like one of the answers.
+
+        :param sessions: the result of :meth:`_of_inbound` for these messages, if read already
         """
         inbound = messages.filtered(lambda m: m.direction == "inbound" and not m.session_id)
         if not inbound:
             return messages.browse()
-        surveyed = self.search(
-            [
-                ("conversation_id", "in", inbound.conversation_id.ids),
-                ("csat_state", "in", ("asked", "comment", "done")),
-            ],
-            order="csat_asked_at desc, id desc",
+        if sessions is None:
+            sessions = self._of_inbound(inbound)
+        surveyed = sessions.filtered(lambda s: s.csat_state in SURVEYED_STATES).sorted(
+            lambda s: (s.csat_asked_at or datetime.min, s.id), reverse=True
         )
         answers = {}  # message: the session it answered
         for message in inbound.sorted(lambda m: (m.timestamp, m.id)):

@@ -4,8 +4,9 @@ The pipeline: the controller stores a verified delivery and commits (:meth:`_sto
 delivery's processing lane (:meth:`_wake`) and answers. Each lane is a cron
 (``ir_cron_whatsapp_webhook_lane_<n>``) that takes its pending events in batches
 (:meth:`_cron_process`), routes each change to the model owning its field (in
-crm_whatsapp_webhook_event_route.py), applies every item
-(message, status...) in its own savepoint, then calls the inbound hook once per batch.
+crm_whatsapp_webhook_event_route.py), applies the batch, then calls the inbound hook once
+per batch. A batch is first applied in one savepoint; if anything fails, it is applied again
+with every item (message, status...) and the hook in a savepoint of its own.
 
 Why lanes: an event's lane comes from its customer (:func:`~..tools.webhook_payload.lane_key`).
 A delivery naming customers of several lanes (Meta may batch several customers' statuses) is
@@ -323,17 +324,44 @@ class CrmWhatsappWebhookEvent(models.Model):
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     def _process(self):
-        """Apply these events in order, each in a savepoint, then call the inbound hook once
-        with the messages of all of them.
+        """Apply these events in order, then call the inbound hook once with the messages of all
+        of them.
 
-        An event that hits a bug is marked failed and retried with backoff; its traceback is
-        logged at the first attempt only. Expected data problems are noted on the event.
+        First all at once, in one savepoint: a batch of sound deliveries costs one flush and one
+        live push. If anything in it fails, the batch is rolled back to that savepoint and
+        applied again item by item (:meth:`_process_isolated`), which is what decides, logs and
+        notes what failed: the fast attempt logs nothing.
         """
         # what a delivery creates or assigns (contacts, conversations, leads) is told to the
         # salespeople inside Odoo (live push, inbox), not by "you have been assigned" e-mails
         events = self.with_context(mail_auto_subscribe_no_notify=True)
-        received = events.env["crm.whatsapp.message"]
-        for event in events:
+        try:
+            with self.env.cr.savepoint():
+                received = events.env["crm.whatsapp.message"]
+                for event in events:
+                    notes, outcome, stored, _bugs = event._apply(
+                        wp.loads(event.payload), statuses_only=bool(event.processed_at), isolated=False
+                    )
+                    received |= stored
+                    event._record_outcome(notes, outcome, [])
+                if received:
+                    events.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(received)
+            return
+        except CONCURRENCY_ERRORS:
+            raise
+        except Exception:  # the isolated pass decides, notes and logs what failed
+            _logger.debug("WhatsApp webhook batch %s applied again item by item", self.ids)
+        events._process_isolated()
+
+    def _process_isolated(self):
+        """Apply these events in order, each item in its own savepoint, then the inbound hook in
+        its own: one bad item or a failing hook undoes only its own work.
+
+        An event that hits a bug is marked failed and retried with backoff; its traceback is
+        logged at the first attempt only. Expected data problems are noted on the event.
+        """
+        received = self.env["crm.whatsapp.message"]
+        for event in self:
             try:
                 # no savepoint for the event: each of its items has one, and the rest only reads
                 # (an event waiting for its statuses' messages was otherwise applied already)
@@ -343,30 +371,35 @@ class CrmWhatsappWebhookEvent(models.Model):
             except CONCURRENCY_ERRORS:
                 raise
             except Exception as error:
-                notes, outcome, stored, bugs = [], "failed", events.env["crm.whatsapp.message"], [error]
+                notes, outcome, stored, bugs = [], "failed", self.env["crm.whatsapp.message"], [error]
                 event._log_bug(error)
             received |= stored
-            values = {"error": "\n".join(notes + [f"{type(b).__name__}: {b}" for b in bugs]) or False}
-            now = fields.Datetime.now()
-            if bugs:
-                attempts = event.attempts + 1
-                values.update(
-                    state="failed",
-                    attempts=attempts,
-                    next_attempt_at=now + _backoff(attempts) if attempts < MAX_ATTEMPTS else False,
-                )  # not processed_at: a retry applies it all again (what was stored is not stored twice)
-            elif outcome == "wait" and event.attempts < STATUS_WAIT_ATTEMPTS:
-                values.update(
-                    state="pending",
-                    attempts=event.attempts + 1,
-                    next_attempt_at=now + _backoff(event.attempts + 1),
-                    processed_at=now,
-                )
-            else:
-                values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False, processed_at=now)
-            event.write(values)
-            event._schedule_retry()
-        events._call_inbound_hook(received)
+            event._record_outcome(notes, outcome, bugs)
+        self._call_inbound_hook(received)
+
+    def _record_outcome(self, notes, outcome, bugs):
+        """Write what applying the event gave: done, ignored, waiting for its statuses' messages,
+        or failed (retried with backoff)."""
+        values = {"error": "\n".join(notes + [f"{type(b).__name__}: {b}" for b in bugs]) or False}
+        now = fields.Datetime.now()
+        if bugs:
+            attempts = self.attempts + 1
+            values.update(
+                state="failed",
+                attempts=attempts,
+                next_attempt_at=now + _backoff(attempts) if attempts < MAX_ATTEMPTS else False,
+            )  # not processed_at: a retry applies it all again (what was stored is not stored twice)
+        elif outcome == "wait" and self.attempts < STATUS_WAIT_ATTEMPTS:
+            values.update(
+                state="pending",
+                attempts=self.attempts + 1,
+                next_attempt_at=now + _backoff(self.attempts + 1),
+                processed_at=now,
+            )
+        else:
+            values.update(state="ignored" if outcome != "done" else "done", next_attempt_at=False, processed_at=now)
+        self.write(values)
+        self._schedule_retry()
 
     def _log_bug(self, error):
         """A traceback for a bug, once: later attempts of the same event log one line."""

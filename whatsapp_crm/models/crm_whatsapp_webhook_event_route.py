@@ -1,5 +1,6 @@
 """Routing of a stored delivery: each change to the model owning its field, each item in its own
-savepoint, and the accounts a delivery may write into (see crm_whatsapp_webhook_event.py)."""
+savepoint when the batch is applied again item by item, and the accounts a delivery may write
+into (see crm_whatsapp_webhook_event.py)."""
 
 import logging
 
@@ -36,9 +37,10 @@ DATA_ERRORS = (wp.MalformedPart, psycopg2.DataError)
 class CrmWhatsappWebhookEvent(models.Model):
     _inherit = "crm.whatsapp.webhook.event"
 
-    def _apply(self, payload, statuses_only=False):
+    def _apply(self, payload, statuses_only=False, isolated=True):
         """Apply a payload, each change by the model that owns its field (:data:`FIELD_MODELS`),
-        each item of a change (a message, a status...) in its own savepoint.
+        each item of a change (a message, a status...) in its own savepoint when ``isolated``;
+        otherwise without savepoints, the first failing item raising (see ``_process``).
 
         :return: ``(notes, outcome, received, bugs)``: what was not applied; ``done``,
             ``ignored`` (nothing applicable) or ``wait`` (statuses of messages not stored yet:
@@ -73,22 +75,15 @@ class CrmWhatsappWebhookEvent(models.Model):
             for label, item in wp.split_change(value):
                 if self.split and not isinstance(item, wp.MalformedPart) and not self._in_lane(payload, item):
                     continue  # another lane's copy of the delivery applies it
-                try:
+                if not isolated:
                     if isinstance(item, wp.MalformedPart):
                         raise item
-                    with self.env.cr.savepoint():
-                        item_notes, item_wait, *stored = handler(account, item)
-                except CONCURRENCY_ERRORS:
-                    raise
-                except DATA_ERRORS as error:
-                    note = _("%(part)s ignored: %(reason)s", part=label, reason=wp.loggable(error, 200))
-                    _logger.warning("WhatsApp webhook event %s: %s", self.id, note)
-                    notes.append(note)
-                    continue
-                except Exception as error:
-                    self._log_bug(error)
-                    bugs.append(error)
-                    continue
+                    result = handler(account, item)
+                else:
+                    result = self._apply_item_isolated(handler, account, label, item, notes, bugs)
+                    if result is None:
+                        continue
+                item_notes, item_wait, *stored = result
                 notes += item_notes
                 wait = wait or item_wait
                 applied = True
@@ -97,6 +92,25 @@ class CrmWhatsappWebhookEvent(models.Model):
         if wait:
             return notes, "wait", received, bugs
         return notes, "done" if applied else "ignored", received, bugs
+
+    def _apply_item_isolated(self, handler, account, label, item, notes, bugs):
+        """The handler's result for ``item``, applied in its own savepoint; None when it was not
+        applied: a data problem (noted in ``notes``) or a bug (added to ``bugs``, logged)."""
+        try:
+            if isinstance(item, wp.MalformedPart):
+                raise item
+            with self.env.cr.savepoint():
+                return handler(account, item)
+        except CONCURRENCY_ERRORS:
+            raise
+        except DATA_ERRORS as error:
+            note = _("%(part)s ignored: %(reason)s", part=label, reason=wp.loggable(error, 200))
+            _logger.warning("WhatsApp webhook event %s: %s", self.id, note)
+            notes.append(note)
+        except Exception as error:
+            self._log_bug(error)
+            bugs.append(error)
+        return None
 
     def _in_lane(self, payload, item):
         """Whether this event's lane applies ``item``: its customer's lane, else the payload's own."""

@@ -142,6 +142,21 @@ class TestConsentKeywords(ConsentCase):
         self.assertEqual(self.consent("marketing").state, "opt_out")
         self.assertFalse(self.consent("all"))
 
+    def test_keyword_changes_apply_at_once(self):
+        """Keywords are cached: creating, renaming and archiving one applies to the next message."""
+        keyword = self.env["crm.whatsapp.consent.keyword"].create(
+            {"name": "Basta", "account_id": self.account.id, "scope": "marketing"}
+        )
+        keyword.name = "Chega"
+        self.text("basta")
+        self.assertFalse(self.consent("marketing"), "renamed")
+        self.text("Chega!")
+        self.assertEqual(self.consent("marketing").state, "opt_out")
+        self.consent("marketing").sudo().with_context(whatsapp_consent_recording=True).state = "opt_in"
+        keyword.active = False
+        self.text("chega")
+        self.assertEqual(self.consent("marketing").state, "opt_in", "archived")
+
     def test_username_only_customer_opted_out(self):
         message = {
             "from_user_id": USER_ID,

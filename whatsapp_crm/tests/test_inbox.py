@@ -201,6 +201,25 @@ class TestInbox(WhatsappCase):
             self.assertEqual(len(self.bus_notifications(user)), 1, user.name)
         self.assertFalse(self.bus_notifications(self.user_salesman))
 
+    def test_push_leaves_out_what_was_deleted_since(self):
+        """The push trusts that what it was told of exists (no query), unless something was
+        deleted in the transaction: by the ORM, or behind its back by the database."""
+        kept = self.new_conversation("32470000062", user_id=self.user_a.id)
+        for delete in ("orm", "database"):
+            gone = self.new_conversation(f"3247000006{3 if delete == 'orm' else 4}", user_id=self.user_a.id)
+            self.env.cr.precommit.run()
+            self.env["bus.bus"].sudo().search([]).unlink()
+            message = self.receive(kept, f"Still here ({delete})")
+            self.receive(gone, "About to go")
+            if delete == "orm":
+                gone.unlink()
+            else:  # as a cascade does: Odoo's cache no longer has it
+                self.env.cr.execute("DELETE FROM crm_whatsapp_conversation WHERE id = %s", [gone.id])
+                self.env.invalidate_all()
+            [payload] = self.bus_notifications(self.user_a)
+            self.assertEqual(payload["conversation_ids"], [kept.id], delete)
+            self.assertEqual(payload["message_ids"], [message.id], delete)
+
     # ------------------------------------------------------------
     # Read receipts
     # ------------------------------------------------------------

@@ -334,22 +334,23 @@ class TestWebhookController(WebhookCase):
         self.assertFalse(event.next_attempt_at)
 
     # Failures and retries
-    def _flaky_apply(self, failures=1):
+    def _broken_receive(self):
+        """Storing a customer message hits a bug while ``state["broken"]``."""
         Message = type(self.env["crm.whatsapp.message"])
         original = Message._whatsapp_receive
-        calls = []
+        state = {"broken": True}
 
-        def flaky(event, *args, **kwargs):
-            calls.append(1)
-            if len(calls) <= failures:
+        def broken(event, *args, **kwargs):
+            if state["broken"]:
                 raise ValueError("database hiccup")
             return original(event, *args, **kwargs)
 
-        return patch.object(Message, "_whatsapp_receive", flaky)
+        return patch.object(Message, "_whatsapp_receive", broken), state
 
     def test_processing_failure_retried_by_cron(self):
         message = self.inbound("text", {"body": "will fail once"})
-        with self._flaky_apply(), mute_logger(EVENT_LOGGER):
+        patcher, receive = self._broken_receive()
+        with patcher, mute_logger(EVENT_LOGGER):
             response = self.post(self.envelope(self.messages_value([message])))
             self.assertEqual(response.status_code, 200, "stored, hence acknowledged")
             event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
@@ -370,6 +371,7 @@ class TestWebhookController(WebhookCase):
             )
             self.env["crm.whatsapp.webhook.event"]._cron_process()
             self.assertEqual(event.state, "failed", "not retried before its backoff")
+            receive["broken"] = False
             event.next_attempt_at = "2000-01-01 00:00:00"
             self.env["crm.whatsapp.webhook.event"]._cron_process()
         self.assertEqual(event.state, "done")
@@ -379,7 +381,8 @@ class TestWebhookController(WebhookCase):
 
     def test_process_again_button(self):
         message = self.inbound("text", {"body": "button retry"})
-        with self._flaky_apply(failures=2), mute_logger(EVENT_LOGGER):
+        patcher, receive = self._broken_receive()
+        with patcher, mute_logger(EVENT_LOGGER):
             self.post(self.envelope(self.messages_value([message])))
             event = self.env["crm.whatsapp.webhook.event"].search([], limit=1)
             self.assertEqual((event.state, event.attempts), ("failed", 1))
@@ -387,6 +390,7 @@ class TestWebhookController(WebhookCase):
             self.assertEqual((event.state, event.attempts), ("pending", 0), "queued again for its lane")
             self.env["crm.whatsapp.webhook.event"]._cron_process()
             self.assertEqual((event.state, event.attempts), ("failed", 1))
+            receive["broken"] = False
             event.action_process_again()
             self.env["crm.whatsapp.webhook.event"]._cron_process()
         self.assertEqual(event.state, "done")

@@ -106,6 +106,34 @@ class TestWebhookIngest(WebhookCase):
             self.assertEqual(len(logs.records), 1, "one warning line")
             self.assertFalse(logs.records[0].exc_info, "no traceback for expected data problems")
 
+    def test_batch_applied_again_item_by_item_when_one_event_fails(self):
+        """A batch is applied in one savepoint; when one of its events has a bad message, the
+        batch is applied again item by item: the others are stored and posted once, and the
+        problem is logged once."""
+        self.process_after_post = False
+        customers = ("5511987650301", "5511987650302", "5511987650303")
+        first = self.inbound("text", {"body": "batch first"}, wa_id=customers[0])
+        poison = self.inbound("text", {"body": "x"}, wa_id=customers[1], wamid="wamid." + "B" * 300)
+        last = self.inbound("text", {"body": "batch last"}, wa_id=customers[2])
+        for message, wa_id in zip((first, poison, last), customers, strict=True):
+            self.post(self.envelope(self.messages_value([message], wa_id=wa_id)))
+        events = self.env["crm.whatsapp.webhook.event"].search([("state", "=", "pending")], order="id")
+        self.assertEqual(len(events), 3)
+        with self.assertLogs(EVENT_LOGGER, logging.WARNING) as logs:
+            events._process()  # one batch
+        self.assertEqual(events.mapped("state"), ["done", "ignored", "done"], "nothing applicable in the second")
+        self.assertFalse(events[0].error or events[2].error)
+        self.assertIn("ignored", events[1].error)
+        self.assertEqual(len(logs.records), 1, "one warning line, from the second pass only")
+        stored = self._messages(first["id"], last["id"])
+        self.assertEqual(len(stored), 2)
+        for message in stored:
+            thread = [("model", "=", "crm.lead"), ("res_id", "=", message.lead_id.id)]
+            posts = self.env["mail.message"].search([*thread, ("author_id", "=", message.partner_id.id)])
+            self.assertEqual(posts, message.mail_message_id, "posted once")
+            self.assertEqual(message.conversation_id.unread_count, 1, "counted once")
+        self.assertEqual(self.env["crm.whatsapp.conversation"].search_count([("wa_id", "in", customers)]), 2)
+
     def test_text_postgresql_cannot_store_is_cleaned(self):
         nul = self.inbound("text", {"body": "before\u0000after"})
         surrogate = self.inbound("text", {"body": "lone \ud83d surrogate"})
