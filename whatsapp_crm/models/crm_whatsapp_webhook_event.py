@@ -248,7 +248,8 @@ class CrmWhatsappWebhookEvent(models.Model):
     @api.model
     def _cron_process(self, lane=None):
         """Process the backlog of ``lane`` (all lanes when None: tests, shell) in batches, each
-        batch in its own transaction, until it is empty or the run has lasted RUN_SECONDS.
+        batch in its own transaction, until it is caught up (a batch smaller than BATCH_SIZE) or
+        the run has lasted RUN_SECONDS.
 
         An event being processed stays locked (``FOR UPDATE``) until its batch commits: if the
         worker dies, PostgreSQL releases the lock with the connection and the next run of the
@@ -276,6 +277,10 @@ class CrmWhatsappWebhookEvent(models.Model):
                     events._process()
                     if auto_commit:
                         cr.commit()  # pylint: disable=invalid-commit
+                    if len(events) < BATCH_SIZE:
+                        # caught up: the other lanes' turn. What arrived since woke this lane
+                        # again (see _wake), for a run after theirs.
+                        break
                 except CONCURRENCY_ERRORS as error:
                     if not auto_commit:
                         raise

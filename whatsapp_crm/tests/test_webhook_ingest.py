@@ -60,6 +60,28 @@ class TestWebhookIngest(WebhookCase):
         self.assertFalse(Event._wake(lane))
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 2)
 
+    def test_lane_run_ends_once_caught_up(self):
+        """A lane's run ends after a batch smaller than a full one: with one cron worker, the other
+        lanes get their turn; what arrived meanwhile waits for the lane's next run."""
+        self.process_after_post = False
+        Event = self.env["crm.whatsapp.webhook.event"]
+        self.post(self.envelope(self.messages_value([self.inbound("text", {"body": "first"})])))
+        event, late = self._event(), []
+        original = type(Event)._process
+
+        def process(events):
+            original(events)
+            if not late:  # the customer writes again while the lane runs
+                payload = self.envelope(self.messages_value([self.inbound("text", {"body": "late"})]))
+                late.append(Event._store(encode_payload(payload), payload, self.account))
+
+        with patch.object(type(Event), "_process", process):
+            Event._cron_process(event.lane)
+        self.assertEqual(event.state, "done")
+        self.assertEqual(late[0].state, "pending", "left for the lane's next run")
+        Event._cron_process(event.lane)
+        self.assertEqual(late[0].state, "done")
+
     def test_archived_account_stored_ignored_then_applied_again(self):
         self.account.active = False
         message = self.inbound("text", {"body": "while archived"})
