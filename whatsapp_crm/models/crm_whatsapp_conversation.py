@@ -220,7 +220,10 @@ class CrmWhatsappConversation(models.Model):
             else:
                 partner = Partner.sudo().create({"name": profile_name or wa_user_id}).with_env(self.env)
         user = user or self._next_agent(account)
-        return self.create(
+        # no "created" note nor the system as follower in the chat's own chatter: the lead and
+        # the contact tell the story
+        Quiet = self.with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
+        return Quiet.create(
             {
                 "account_id": account.id,
                 "wa_id": wa_id or False,
@@ -230,7 +233,7 @@ class CrmWhatsappConversation(models.Model):
                 "team_id": account.team_id.id,
                 "user_id": user.id,
             }
-        )
+        ).with_env(self.env)
 
     def _update_identity(self, wa_id=None, wa_user_id=None, profile_name=None, partner=None):
         """Complete the customer's ids and refresh the profile name; return self."""

@@ -251,7 +251,9 @@ class CrmWhatsappSession(models.Model):
             **self._local_time_values(team, conversation.account_id.company_id, message.timestamp),
             **self._utm_values(message.referral_data),
         }
-        return self.create(values)
+        # a fact of reporting: no "created" note, no follower
+        Quiet = self.with_context(mail_create_nolog=True, mail_create_nosubscribe=True)
+        return Quiet.create(values).with_env(self.env)
 
     @api.model
     def _utm_values(self, referral):
