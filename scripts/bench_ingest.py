@@ -5,7 +5,8 @@ Runs Odoo in prefork (--workers=2, --max-cron-threads=1, then 2) on a fresh data
 side by side, with a verdict against each target of the ingest design:
 - ceiling: the highest open-loop rate (25, 50, 75, 100, 125, 150, 200, ... requests/s) that Odoo's
   own /web/health holds for a burst with p99 <= 1 s and every answer 200;
-- reference: the same measurement on Odoo's cheapest route through its database dispatch;
+- references: the same measurement on Odoo's cheapest route through its database dispatch,
+  and on the webhook with processing stopped (no cron worker);
 - burst absorption: the same measurement on the webhook (signed single-message deliveries from
   200 distinct customers, new in the first burst), target >= 0.7 x the ceiling; then every
   acknowledged message must be stored and posted once, and the backlog's drain time is printed;
@@ -293,8 +294,14 @@ def main():
 
             print("Throughput, 1 cron worker", flush=True)
             figures["throughput_1"] = measure_throughput(client, db, args.throughput_seconds, 1_000_000)
+        with odoo(database, 0) as port:
+            client = Client(port)
+            print("Reference: the webhook with processing stopped (no cron worker), known customers", flush=True)
+            figures["ack_alone"] = ceiling(client, webhook_request(customers, 4_000_000), args.burst_seconds, "webhook")
         with odoo(database, 2) as port:
             client, db = Client(port), Database(database)
+            db.wake_lanes()
+            db.drain()  # what the reference above stored
             print("Throughput, 2 cron workers", flush=True)
             figures["throughput_2"] = measure_throughput(client, db, args.throughput_seconds, 2_000_000)
     finally:
@@ -368,6 +375,12 @@ def report(figures):
         print(
             f"  reference: Odoo's database dispatch alone (/web/webclient/version_info) holds {reference}/s "
             f"= {reference / max(ceiling_rate, 1):.2f} x ceiling; the webhook holds {burst / reference:.2f} x that"
+        )
+    if figures.get("ack_alone"):
+        alone = figures["ack_alone"]
+        print(
+            f"  reference: the webhook with processing stopped holds {alone}/s = {alone / max(ceiling_rate, 1):.2f} x "
+            "ceiling: the rest of the gap is the cron worker's share of the 2 cores during the bursts"
         )
     if "drain" in figures:
         acked, stored, drain = figures["drain"]
