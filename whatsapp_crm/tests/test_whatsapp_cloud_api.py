@@ -219,6 +219,11 @@ class TestWhatsAppCloudApi(TransactionCase):
         self.assertIsNone(error.http_status)
         self.assertTrue(error.timeout)
         self.assertIn("did not answer in time", error.message)
+        self.client.close()
+        client.close()
+        self.emulator.reset()  # the next test's: the request still being answered is not in its log
+        time.sleep(0.6)
+        self.assertEqual(self.emulator.requests, [])
 
     def test_error_connection_refused(self):
         with socket.socket() as sock:
