@@ -12,6 +12,13 @@ SERVICE_WINDOW = timedelta(hours=24)
 REOPENING_KEY = "whatsapp_crm.reopening"
 
 
+class InboundBatch:
+    """What the messages of one batch share: the conversations one of them reopened."""
+
+    def __init__(self):
+        self.reopened = set()
+
+
 class CrmWhatsappConversation(models.Model):
     _name = "crm.whatsapp.conversation"
     _description = "WhatsApp Conversation"
@@ -318,12 +325,19 @@ class CrmWhatsappConversation(models.Model):
             if user:
                 conversation.user_id = user
 
+    @api.model
+    def _whatsapp_inbound_batch(self):
+        """The context of a batch of webhook events being applied: what its messages share
+        (precommit data would not do: every savepoint of the batch runs and clears it)."""
+        return {"whatsapp_inbound_batch": InboundBatch()}
+
     def _whatsapp_reopening(self):
         """Whether a customer message starts this conversation anew: it is closed, and no message
         of the batch being processed reopened it already (the inbound hook reopens it at the end
         of the batch)."""
         self.ensure_one()
-        reopening = self.env.cr.precommit.data.setdefault(REOPENING_KEY, set())
+        batch = self.env.context.get("whatsapp_inbound_batch")
+        reopening = batch.reopened if batch else self.env.cr.precommit.data.setdefault(REOPENING_KEY, set())
         if self.state != "closed" or self.id in reopening:
             return False
         reopening.add(self.id)

@@ -340,23 +340,25 @@ class CrmWhatsappWebhookEvent(models.Model):
         # what a delivery creates or assigns (contacts, conversations, leads) is told to the
         # salespeople inside Odoo (live push, inbox), not by "you have been assigned" e-mails
         events = self.with_context(mail_auto_subscribe_no_notify=True)
+        Conversation = self.env["crm.whatsapp.conversation"]
         try:
             with self.env.cr.savepoint():
-                received = events.env["crm.whatsapp.message"]
-                for event in events:
+                batch = events.with_context(**Conversation._whatsapp_inbound_batch())
+                received = batch.env["crm.whatsapp.message"]
+                for event in batch:
                     notes, outcome, stored, _bugs = event._apply(
                         wp.loads(event.payload), statuses_only=bool(event.processed_at), isolated=False
                     )
                     received |= stored
                     event._record_outcome(notes, outcome, [])
                 if received:
-                    events.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(received)
+                    batch.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(received)
             return
         except CONCURRENCY_ERRORS:
             raise
         except Exception:  # the isolated pass decides, notes and logs what failed
             _logger.debug("WhatsApp webhook batch %s applied again item by item", self.ids)
-        events._process_isolated()
+        events.with_context(**Conversation._whatsapp_inbound_batch())._process_isolated()
 
     def _process_isolated(self):
         """Apply these events in order, each item in its own savepoint, then the inbound hook in

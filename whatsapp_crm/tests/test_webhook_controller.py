@@ -502,6 +502,29 @@ class TestWebhookController(WebhookCase):
         self.assertNotEqual(third.lead_id, first.lead_id)
         self.assertEqual(conversation.lead_id, third.lead_id)
 
+    def test_closed_chat_reopened_once_per_batch(self):
+        """Two messages of a closed chat in one batch start one new lead, whether the batch is
+        applied at once or, because another of its events is bad, item by item."""
+        self.account.lead_policy = "new_conversation"
+        conversation = self.receive(self.inbound("text", {"body": "first chat"})).conversation_id
+        self.process_after_post = False
+        Event = self.env["crm.whatsapp.webhook.event"]
+        for poisoned in (False, True):
+            conversation.action_close()
+            leads_before = conversation.lead_id
+            messages = [self.inbound("text", {"body": f"back {poisoned} {n}"}) for n in range(2)]
+            if poisoned:
+                messages.insert(1, self.inbound("text", {"body": "x"}, wamid="wamid." + "C" * 300))
+            for message in messages:
+                self.post(self.envelope(self.messages_value([message])))
+            with mute_logger(EVENT_LOGGER):
+                Event.search([("state", "=", "pending")])._process()
+            stored = self.env["crm.whatsapp.message"].search([("body", "like", f"back {poisoned} %")])
+            self.assertEqual(len(stored), 2)
+            self.assertEqual(len(stored.lead_id), 1, "one new lead")
+            self.assertNotEqual(stored.lead_id, leads_before)
+            self.assertEqual(conversation.state, "open")
+
     def test_assignment_falls_back_to_lead_salesperson(self):
         self.account.user_ids = False
         partner = self.env["res.partner"].create({"name": "Known", "phone": f"+{CUSTOMER_WA_ID}"})
