@@ -8,8 +8,6 @@ from ..tools import webhook_payload as wp
 from ..tools.phone import wa_digits, wa_id_variants
 
 SERVICE_WINDOW = timedelta(hours=24)
-# conversations a message of the batch being processed started anew (see _whatsapp_reopening)
-REOPENING_KEY = "whatsapp_crm.reopening"
 
 
 class InboundBatch:
@@ -318,7 +316,6 @@ class CrmWhatsappConversation(models.Model):
         replied = messages.filtered(lambda m: m.message_type != "system")
         # a customer message reopens a closed chat, and one waiting for the customer
         replied.conversation_id.filtered(lambda c: c.state in ("closed", "pending")).write({"state": "open"})
-        self.env.cr.precommit.data.pop(REOPENING_KEY, None)
         for conversation in messages.conversation_id.filtered(lambda c: not c.user_id):
             # no agent of the account took it: the lead's salesperson, else the team leader
             user = conversation.lead_id.user_id or (conversation.team_id or conversation.account_id.team_id).user_id
@@ -337,7 +334,7 @@ class CrmWhatsappConversation(models.Model):
         of the batch)."""
         self.ensure_one()
         batch = self.env.context.get("whatsapp_inbound_batch")
-        reopening = batch.reopened if batch else self.env.cr.precommit.data.setdefault(REOPENING_KEY, set())
+        reopening = batch.reopened if batch else set()  # (outside a batch: no hook reopens it)
         if self.state != "closed" or self.id in reopening:
             return False
         reopening.add(self.id)

@@ -193,12 +193,12 @@ class CrmWhatsappSession(models.Model):
         )
 
     @api.model
-    def _register_inbound(self, messages, sessions=None):
+    def _register_inbound(self, messages, sessions):
         """Count customer messages in their conversation's open session, opening one if needed.
 
         Called once per batch of stored inbound messages; a message is counted once.
 
-        :param sessions: the result of :meth:`_of_inbound` for these messages, if read already
+        :param sessions: the result of :meth:`_of_inbound` for these messages
         """
         messages = messages.filtered(
             lambda m: m.direction == "inbound" and not m.session_id and m.message_type not in NOT_COUNTED_TYPES
@@ -206,8 +206,6 @@ class CrmWhatsappSession(models.Model):
         if not messages:
             return self.browse()
         conversations = messages.conversation_id
-        if sessions is None:
-            sessions = self._of_inbound(messages)
         open_sessions = {  # the latest open session, were there several (_order, without a query)
             session.conversation_id: session
             for session in sessions.filtered(lambda s: s.state == "open").sorted(

@@ -79,19 +79,17 @@ class CrmWhatsappSession(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _csat_parse_answers(self, messages, sessions=None):
+    def _csat_parse_answers(self, messages, sessions):
         """Store the ratings and comments among customer messages; return the messages they were.
 
         A rating comes from a reply button of our survey (the reply quotes the survey), or from
         a template's quick-reply button titled like one of the answers.
 
-        :param sessions: the result of :meth:`_of_inbound` for these messages, if read already
+        :param sessions: the result of :meth:`_of_inbound` for these messages
         """
         inbound = messages.filtered(lambda m: m.direction == "inbound" and not m.session_id)
         if not inbound:
             return messages.browse()
-        if sessions is None:
-            sessions = self._of_inbound(inbound)
         surveyed = sessions.filtered(lambda s: s.csat_state in SURVEYED_STATES).sorted(
             lambda s: (s.csat_asked_at or datetime.min, s.id), reverse=True
         )

@@ -334,55 +334,52 @@ class CrmWhatsappWebhookEvent(models.Model):
 
         First all at once, in one savepoint: a batch of sound deliveries costs one flush and one
         live push. If anything in it fails, the batch is rolled back to that savepoint and
-        applied again item by item (:meth:`_process_isolated`), which is what decides, logs and
-        notes what failed: the fast attempt logs nothing.
+        applied again item by item, which is what decides, logs and notes what failed: the fast
+        attempt logs nothing.
         """
         # what a delivery creates or assigns (contacts, conversations, leads) is told to the
         # salespeople inside Odoo (live push, inbox), not by "you have been assigned" e-mails
         events = self.with_context(mail_auto_subscribe_no_notify=True)
-        Conversation = self.env["crm.whatsapp.conversation"]
         try:
             with self.env.cr.savepoint():
-                batch = events.with_context(**Conversation._whatsapp_inbound_batch())
-                received = batch.env["crm.whatsapp.message"]
-                for event in batch:
-                    notes, outcome, stored, _bugs = event._apply(
-                        wp.loads(event.payload), statuses_only=bool(event.processed_at), isolated=False
-                    )
-                    received |= stored
-                    event._record_outcome(notes, outcome, [])
-                if received:
-                    batch.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(received)
+                events._apply_batch(isolated=False)
             return
         except CONCURRENCY_ERRORS:
             raise
         except Exception:  # the isolated pass decides, notes and logs what failed
             _logger.debug("WhatsApp webhook batch %s applied again item by item", self.ids)
-        events.with_context(**Conversation._whatsapp_inbound_batch())._process_isolated()
+        events._apply_batch(isolated=True)
 
-    def _process_isolated(self):
-        """Apply these events in order, each item in its own savepoint, then the inbound hook in
-        its own: one bad item or a failing hook undoes only its own work.
+    def _apply_batch(self, isolated):
+        """Apply these events in order, then run the inbound hook on the messages they stored.
 
-        An event that hits a bug is marked failed and retried with backoff; its traceback is
-        logged at the first attempt only. Expected data problems are noted on the event.
+        :param isolated: each item, and then the hook, in its own savepoint: one bad item or a
+            failing hook undoes only its own work. An event that hits a bug is marked failed and
+            retried with backoff; its traceback is logged at the first attempt only. Expected
+            data problems are noted on the event. Otherwise the first failure raises.
         """
-        received = self.env["crm.whatsapp.message"]
-        for event in self:
+        events = self.with_context(**self.env["crm.whatsapp.conversation"]._whatsapp_inbound_batch())
+        received = events.env["crm.whatsapp.message"]
+        for event in events:
             try:
                 # no savepoint for the event: each of its items has one, and the rest only reads
                 # (an event waiting for its statuses' messages was otherwise applied already)
                 notes, outcome, stored, bugs = event._apply(
-                    wp.loads(event.payload), statuses_only=bool(event.processed_at)
+                    wp.loads(event.payload), statuses_only=bool(event.processed_at), isolated=isolated
                 )
             except CONCURRENCY_ERRORS:
                 raise
             except Exception as error:
-                notes, outcome, stored, bugs = [], "failed", self.env["crm.whatsapp.message"], [error]
+                if not isolated:
+                    raise
+                notes, outcome, stored, bugs = [], "failed", received.browse(), [error]
                 event._log_bug(error)
             received |= stored
             event._record_outcome(notes, outcome, bugs)
-        self._call_inbound_hook(received)
+        if isolated:
+            events._call_inbound_hook(received)
+        elif received:
+            events.env["crm.whatsapp.conversation"]._whatsapp_on_inbound(received)
 
     def _record_outcome(self, notes, outcome, bugs):
         """Write what applying the event gave: done, ignored, waiting for its statuses' messages,
